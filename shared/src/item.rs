@@ -1,0 +1,182 @@
+//! Sealing and unsealing one Secret item: one value, one binary age file.
+
+use std::cell::{Cell, RefCell};
+use std::io::{ErrorKind, Read, Write};
+
+use age::{DecryptError, Decryptor, Encryptor, Identity, Recipient};
+use age_core::format::{FileKey, Stanza};
+use zeroize::Zeroizing;
+
+use crate::binding::{Binding, BindingRecipient, BindingStanzaError, Placement};
+use crate::keys::{KeyId, KeyRing, SealRecipient};
+use crate::limits::MAX_ITEM_CIPHERTEXT_BYTES;
+
+/// Why an item could not be sealed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealItemError {
+    #[error("no recipients: give at least one age recipient to seal to")]
+    NoRecipients,
+    #[error("age encryption failed: {0}")]
+    Encrypt(String),
+}
+
+/// Encrypts `value` to every recipient, binding it to `binding`.
+pub fn seal_item(
+    value: &[u8],
+    binding: &Binding,
+    recipients: &[SealRecipient],
+) -> Result<Vec<u8>, SealItemError> {
+    if recipients.is_empty() {
+        return Err(SealItemError::NoRecipients);
+    }
+    let key_ids: Vec<KeyId> = recipients.iter().map(|r| r.id).collect();
+    let binding = BindingRecipient { stanza: binding.to_stanza(&key_ids) };
+    let all = recipients
+        .iter()
+        .map(|r| &r.recipient as &dyn Recipient)
+        .chain(std::iter::once(&binding as &dyn Recipient));
+    let encryptor = Encryptor::with_recipients(all).map_err(|e| SealItemError::Encrypt(e.to_string()))?;
+    let mut out = Vec::with_capacity(value.len() + 128 + 120 * recipients.len() + value.len() / 4096);
+    let io_error = |e: std::io::Error| SealItemError::Encrypt(e.to_string());
+    let mut writer = encryptor.wrap_output(&mut out).map_err(io_error)?;
+    writer.write_all(value).map_err(io_error)?;
+    writer.finish().map_err(io_error)?;
+    Ok(out)
+}
+
+/// Why an item could not be unsealed. Each variant has a stable [`UnsealError::reason`]
+/// for conditions, events and metrics.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnsealError {
+    #[error("not a binary age file; was it sealed by seal, and is it intact?")]
+    NotAgeFile,
+    #[error("{0}")]
+    Binding(#[from] BindingStanzaError),
+    #[error("sealed to key(s) {} but none of them is available here", ids(.sealed_to))]
+    NoMatchingKey { sealed_to: Vec<KeyId> },
+    #[error("the ciphertext is truncated")]
+    Truncated,
+    #[error("the ciphertext was altered or cut short (integrity check failed); reseal it from the original")]
+    Tampered,
+    #[error("sealed for {sealed_for} but found at {found_at}; a sealed item cannot be moved, reseal it for its new place")]
+    BindingMismatch { sealed_for: Binding, found_at: Placement },
+    #[error("the value is larger than a Kubernetes Secret may hold")]
+    TooLarge,
+}
+
+fn ids(ids: &[KeyId]) -> String {
+    ids.iter().map(KeyId::to_string).collect::<Vec<_>>().join(", ")
+}
+
+impl UnsealError {
+    /// A CamelCase reason, as Kubernetes conditions use.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            UnsealError::NoMatchingKey { .. } => "NoMatchingKey",
+            UnsealError::BindingMismatch { .. } => "BindingMismatch",
+            UnsealError::Binding(_) | UnsealError::NotAgeFile | UnsealError::TooLarge => "InvalidSpec",
+            UnsealError::Truncated | UnsealError::Tampered => "DecryptFailed",
+        }
+    }
+}
+
+/// A value recovered from an item, with the key that opened it.
+pub struct Unsealed {
+    pub value: Zeroizing<Vec<u8>>,
+    pub key_id: KeyId,
+    pub binding: Binding,
+}
+
+impl std::fmt::Debug for Unsealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unsealed")
+            .field("len", &self.value.len())
+            .field("key_id", &self.key_id)
+            .field("binding", &self.binding)
+            .finish()
+    }
+}
+
+/// Decrypts an item found at `placement`, with whichever key of `ring` it names, and
+/// refuses it unless its authenticated binding admits that placement.
+pub fn unseal_item(ciphertext: &[u8], placement: &Placement, ring: &KeyRing) -> Result<Unsealed, UnsealError> {
+    if ciphertext.len() > MAX_ITEM_CIPHERTEXT_BYTES {
+        return Err(UnsealError::TooLarge);
+    }
+    let decryptor = Decryptor::new_buffered(ciphertext).map_err(|e| match e {
+        DecryptError::Io(io) if io.kind() == ErrorKind::UnexpectedEof => UnsealError::Truncated,
+        _ => UnsealError::NotAgeFile,
+    })?;
+    let opener = BoundOpener { ring, binding: RefCell::new(None), used: Cell::new(None) };
+    let result = decryptor.decrypt(std::iter::once(&opener as &dyn Identity));
+    let seen = opener.binding.into_inner();
+    let mut reader = match (result, seen) {
+        (_, Some(Err(binding_error))) => return Err(binding_error.into()),
+        (Err(DecryptError::NoMatchingKeys), Some(Ok((_, sealed_to)))) => {
+            return Err(UnsealError::NoMatchingKey { sealed_to });
+        }
+        (Err(DecryptError::Io(io)), _) if io.kind() == ErrorKind::UnexpectedEof => {
+            return Err(UnsealError::Truncated);
+        }
+        (Err(DecryptError::InvalidHeader | DecryptError::UnknownFormat), _) => return Err(UnsealError::NotAgeFile),
+        (Err(_), _) => return Err(UnsealError::Tampered),
+        (Ok(reader), Some(Ok((binding, _)))) => {
+            // The header MAC has been verified: the binding is authentic from here on.
+            if !binding.admits(placement) {
+                return Err(UnsealError::BindingMismatch { sealed_for: binding, found_at: placement.clone() });
+            }
+            (reader, binding)
+        }
+        (Ok(_), None) => return Err(UnsealError::Binding(BindingStanzaError::Missing)),
+    };
+    // Plaintext is never longer than the ciphertext; reserving it up front means the buffer
+    // never reallocates and leaves no unzeroized copy behind.
+    let mut value = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
+    match reader.0.read_to_end(&mut value) {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Err(UnsealError::Truncated),
+        Err(_) => return Err(UnsealError::Tampered),
+    }
+    let key_id = opener.used.get().ok_or(UnsealError::Tampered)?;
+    Ok(Unsealed { value, key_id, binding: reader.1 })
+}
+
+/// An age identity that reads the binding stanza as age itself parsed it, so there is no
+/// second parser to disagree with the one the MAC was checked against, and tries only the
+/// keys the binding names.
+struct BoundOpener<'a> {
+    ring: &'a KeyRing,
+    binding: RefCell<Option<Result<(Binding, Vec<KeyId>), BindingStanzaError>>>,
+    used: Cell<Option<KeyId>>,
+}
+
+impl Identity for BoundOpener<'_> {
+    fn unwrap_stanza(&self, _: &Stanza) -> Option<Result<FileKey, DecryptError>> {
+        None
+    }
+
+    fn unwrap_stanzas(&self, stanzas: &[Stanza]) -> Option<Result<FileKey, DecryptError>> {
+        let parsed = Binding::from_stanzas(stanzas);
+        let key_ids = match &parsed {
+            Ok((_, ids)) => ids.clone(),
+            Err(_) => Vec::new(),
+        };
+        let valid = parsed.is_ok();
+        *self.binding.borrow_mut() = Some(parsed);
+        if !valid {
+            return Some(Err(DecryptError::InvalidHeader));
+        }
+        for id in key_ids {
+            let Some(key) = self.ring.get(id) else { continue };
+            if let Some(result) = key.identity.unwrap_stanzas(stanzas) {
+                if result.is_ok() {
+                    self.used.set(Some(id));
+                }
+                return Some(result);
+            }
+        }
+        None
+    }
+}

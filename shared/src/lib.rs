@@ -1,0 +1,21 @@
+//! The part of seal that both the `seal` CLI and `seal-operator` must agree on: the sealed
+//! format, its binding to a Secret's placement, key handling and the SealedSecret resource.
+//!
+//! Nothing here talks to a cluster, reads the terminal or spawns threads; callers own I/O.
+#![forbid(unsafe_code)]
+
+pub mod binding;
+pub mod error;
+pub mod item;
+pub mod keys;
+pub mod limits;
+pub mod manifest;
+pub mod names;
+pub mod scope;
+pub mod sealed_secret;
+pub mod yaml;
+
+pub use binding::Placement;
+pub use error::{Error, Result};
+pub use keys::{KeyId, KeyRing, SealRecipient};
+pub use scope::Scope;

@@ -1,0 +1,273 @@
+//! The SealedSecret custom resource, and turning Secrets into SealedSecrets and back.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::binding::{Binding, Placement};
+use crate::error::{Error, Result};
+use crate::item::{Unsealed, seal_item, unseal_item};
+use crate::keys::{KeyId, KeyRing, SealRecipient};
+use crate::manifest::{OutputMeta, PlainSecret, SecretManifest, describe};
+use crate::scope::Scope;
+use crate::yaml;
+
+pub const API_GROUP: &str = "seal.dev";
+pub const API_VERSION: &str = "seal.dev/v1";
+pub const KIND: &str = "SealedSecret";
+
+/// A Kubernetes Secret whose values are sealed with age, safe to keep in Git.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "seal.dev",
+    version = "v1",
+    kind = "SealedSecret",
+    namespaced,
+    status = "SealedSecretStatus",
+    shortname = "sealed",
+    category = "all",
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedSecretSpec {
+    /// How far each item may travel: strict (namespace, name and key), namespace-wide
+    /// (namespace and key) or cluster-wide (key only). Each item's own sealed binding must
+    /// carry the same scope.
+    #[serde(default)]
+    pub scope: Scope,
+    /// Per Secret key, the base64 of one binary age file that encrypts exactly that value.
+    pub encrypted_data: BTreeMap<String, String>,
+    /// What the unsealed Secret carries besides its data.
+    #[serde(default, skip_serializing_if = "SecretTemplate::is_empty")]
+    pub template: SecretTemplate,
+}
+
+/// The unsealed Secret's type, metadata and immutability.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretTemplate {
+    /// The Secret's type; Kubernetes defaults it to Opaque.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub immutable: Option<bool>,
+    #[serde(default, skip_serializing_if = "TemplateMetadata::is_empty")]
+    pub metadata: TemplateMetadata,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct TemplateMetadata {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl TemplateMetadata {
+    fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.annotations.is_empty()
+    }
+}
+
+impl SecretTemplate {
+    fn is_empty(&self) -> bool {
+        self.type_.is_none() && self.immutable.is_none() && self.metadata.is_empty()
+    }
+}
+
+/// What the operator last did with this SealedSecret.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedSecretStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Ids of the keys that opened the items at the last successful unseal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_ids: Vec<String>,
+    /// When the Secret was last written from this SealedSecret (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_unsealed: Option<String>,
+}
+
+/// A condition in the shape Kubernetes and Argo CD expect.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// "True", "False" or "Unknown".
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    pub last_transition_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// Everything needed to seal one Secret.
+pub struct SealRequest<'a> {
+    pub secret: &'a PlainSecret,
+    pub namespace: Option<&'a str>,
+    pub name: &'a str,
+    pub scope: Scope,
+    pub recipients: &'a [SealRecipient],
+}
+
+/// Seals every item of a Secret. A strict or namespace-wide seal needs a namespace.
+pub fn seal_secret(request: &SealRequest<'_>) -> Result<SealedSecret> {
+    let SealRequest { secret, namespace, name, scope, recipients } = *request;
+    let namespace = match (namespace, scope) {
+        (Some(ns), _) => Some(ns),
+        (None, Scope::ClusterWide) => None,
+        (None, _) => {
+            return Err(Error::Document(format!(
+                "{}: a {scope} seal binds the namespace, but the Secret has none; set metadata.namespace or pass --namespace",
+                secret.describe()
+            )));
+        }
+    };
+    let mut sealed = SealedSecret::new(
+        name,
+        SealedSecretSpec {
+            scope,
+            encrypted_data: BTreeMap::new(),
+            template: SecretTemplate {
+                type_: secret.type_.clone(),
+                immutable: secret.immutable,
+                metadata: TemplateMetadata {
+                    labels: secret.labels.clone(),
+                    annotations: secret.annotations.clone(),
+                },
+            },
+        },
+    );
+    sealed.metadata.namespace = namespace.map(str::to_owned);
+    seal_items_into(&mut sealed, secret.data.iter().map(|(k, v)| (k.as_str(), v.as_slice())), recipients)?;
+    Ok(sealed)
+}
+
+/// Seals `items` into `sealed`, replacing only those keys: every other item stays exactly as
+/// it was, byte for byte, which is what keeps pull-request diffs to the changed keys.
+pub fn seal_items_into<'v>(
+    sealed: &mut SealedSecret,
+    items: impl IntoIterator<Item = (&'v str, &'v [u8])>,
+    recipients: &[SealRecipient],
+) -> Result<()> {
+    let scope = sealed.spec.scope;
+    let namespace = sealed.metadata.namespace.clone().unwrap_or_default();
+    let name = sealed.metadata.name.clone().unwrap_or_default();
+    for (key, value) in items {
+        let binding = Binding::for_placement(scope, &Placement::new(namespace.as_str(), name.as_str(), key));
+        let ciphertext = seal_item(value, &binding, recipients)
+            .map_err(|source| Error::Seal { key: key.to_owned(), source })?;
+        sealed.spec.encrypted_data.insert(key.to_owned(), STANDARD.encode(ciphertext));
+    }
+    Ok(())
+}
+
+/// Where a SealedSecret's items must be unsealed: its own namespace and name.
+pub fn placement_of(sealed: &SealedSecret, key: &str) -> Placement {
+    Placement::new(
+        sealed.metadata.namespace.clone().unwrap_or_default(),
+        sealed.metadata.name.clone().unwrap_or_default(),
+        key,
+    )
+}
+
+/// Unseals one item of a SealedSecret, checking its binding against the object it is in.
+pub fn unseal_entry(sealed: &SealedSecret, key: &str, encoded: &str, ring: &KeyRing) -> Result<Unsealed> {
+    let ciphertext = STANDARD
+        .decode(encoded.trim().as_bytes())
+        .map_err(|_| Error::CiphertextBase64 { key: key.to_owned() })?;
+    let unsealed = unseal_item(&ciphertext, &placement_of(sealed, key), ring)
+        .map_err(|source| Error::Unseal { key: key.to_owned(), source })?;
+    if unsealed.binding.scope != sealed.spec.scope {
+        return Err(Error::Document(format!(
+            "item {key:?} was sealed with scope {} but the SealedSecret declares {}; reseal it",
+            unsealed.binding.scope, sealed.spec.scope
+        )));
+    }
+    Ok(unsealed)
+}
+
+/// Unseals every item and returns the Secret as a manifest, plus the key ids that opened it.
+pub fn unseal_secret(sealed: &SealedSecret, ring: &KeyRing) -> Result<(SecretManifest, Vec<KeyId>)> {
+    let mut data = BTreeMap::new();
+    let mut key_ids = Vec::new();
+    for (key, encoded) in &sealed.spec.encrypted_data {
+        let unsealed = unseal_entry(sealed, key, encoded, ring)?;
+        if !key_ids.contains(&unsealed.key_id) {
+            key_ids.push(unsealed.key_id);
+        }
+        data.insert(key.clone(), Zeroizing::new(STANDARD.encode(unsealed.value.as_slice())));
+    }
+    let template = &sealed.spec.template;
+    let manifest = SecretManifest {
+        api_version: "v1",
+        kind: "Secret",
+        metadata: OutputMeta {
+            name: sealed.metadata.name.clone().unwrap_or_default(),
+            namespace: sealed.metadata.namespace.clone(),
+            labels: template.metadata.labels.clone(),
+            annotations: template.metadata.annotations.clone(),
+        },
+        type_: template.type_.clone(),
+        immutable: template.immutable,
+        data,
+    };
+    Ok((manifest, key_ids))
+}
+
+/// How a SealedSecret is named in messages.
+pub fn describe_sealed(sealed: &SealedSecret) -> String {
+    describe(sealed.metadata.namespace.as_deref(), sealed.metadata.name.as_deref()).replacen("Secret", "SealedSecret", 1)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    api_version: Option<String>,
+    kind: Option<String>,
+}
+
+/// Reads SealedSecrets from a YAML or JSON stream; anything else is an error.
+pub fn parse_sealed_secrets(text: &str) -> Result<Vec<SealedSecret>> {
+    let heads: Vec<Head> = yaml::from_multiple(text)?;
+    if heads.is_empty() {
+        return Err(Error::Document("no SealedSecret found".into()));
+    }
+    for (index, head) in heads.iter().enumerate() {
+        if head.kind.as_deref() != Some(KIND) || head.api_version.as_deref() != Some(API_VERSION) {
+            return Err(Error::Document(format!(
+                "document {} is not a SealedSecret ({API_VERSION}); found {} {}",
+                index + 1,
+                head.api_version.as_deref().unwrap_or("(no apiVersion)"),
+                head.kind.as_deref().unwrap_or("(no kind)")
+            )));
+        }
+    }
+    yaml::from_multiple(text)
+}
+
+/// Same object, for output: a fresh SealedSecret carries no status and no server fields.
+pub fn for_output(sealed: &SealedSecret) -> SealedSecret {
+    let mut out = SealedSecret::new(sealed.metadata.name.as_deref().unwrap_or_default(), sealed.spec.clone());
+    out.metadata = ObjectMeta {
+        name: sealed.metadata.name.clone(),
+        namespace: sealed.metadata.namespace.clone(),
+        labels: sealed.metadata.labels.clone(),
+        annotations: sealed.metadata.annotations.clone(),
+        ..ObjectMeta::default()
+    };
+    out
+}

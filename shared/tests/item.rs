@@ -1,0 +1,181 @@
+//! Sealing and unsealing single items: round trips, bindings, and every way an item can be
+//! damaged or misplaced.
+
+use std::io::Write;
+
+use age::x25519;
+use proptest::prelude::*;
+use seal_shared::binding::{Binding, BindingStanzaError, Placement};
+use seal_shared::item::{UnsealError, seal_item, unseal_item};
+use seal_shared::keys::{KeyRing, SealIdentity, SealRecipient};
+use seal_shared::scope::Scope;
+
+fn ring_of(identities: Vec<SealIdentity>) -> KeyRing {
+    let mut ring = KeyRing::new();
+    identities.into_iter().for_each(|i| ring.insert(i));
+    ring
+}
+
+fn here() -> Placement {
+    Placement::new("prod", "db", "password")
+}
+
+fn seal_here(scope: Scope, value: &[u8]) -> (Vec<u8>, KeyRing) {
+    let identity = SealIdentity::generate();
+    let sealed = seal_item(value, &Binding::for_placement(scope, &here()), &[identity.recipient()]).unwrap();
+    (sealed, ring_of(vec![identity]))
+}
+
+#[test]
+fn round_trip_reports_the_key_that_opened_it() {
+    let (sealed, ring) = seal_here(Scope::Strict, b"hunter2");
+    let unsealed = unseal_item(&sealed, &here(), &ring).unwrap();
+    assert_eq!(unsealed.value.as_slice(), b"hunter2");
+    assert_eq!(Some(unsealed.key_id), ring.ids().next());
+}
+
+#[test]
+fn every_recipient_can_open_the_item_alone() {
+    let (a, b, recovery) = (SealIdentity::generate(), SealIdentity::generate(), SealIdentity::generate());
+    let recipients = [a.recipient(), b.recipient(), recovery.recipient()];
+    let sealed = seal_item(b"v", &Binding::for_placement(Scope::Strict, &here()), &recipients).unwrap();
+    for identity in [a, b, recovery] {
+        let id = identity.id;
+        let unsealed = unseal_item(&sealed, &here(), &ring_of(vec![identity])).unwrap();
+        assert_eq!(unsealed.value.as_slice(), b"v");
+        assert_eq!(unsealed.key_id, id);
+    }
+}
+
+#[test]
+fn strict_items_refuse_another_namespace_name_or_key() {
+    let (sealed, ring) = seal_here(Scope::Strict, b"v");
+    for elsewhere in [
+        Placement::new("dev", "db", "password"),
+        Placement::new("prod", "web", "password"),
+        Placement::new("prod", "db", "token"),
+    ] {
+        let err = unseal_item(&sealed, &elsewhere, &ring).unwrap_err();
+        assert!(matches!(err, UnsealError::BindingMismatch { .. }), "{elsewhere}: {err}");
+        assert_eq!(err.reason(), "BindingMismatch");
+        assert!(err.to_string().contains("prod/db"), "{err}");
+    }
+}
+
+#[test]
+fn namespace_wide_items_may_be_renamed_but_not_moved() {
+    let (sealed, ring) = seal_here(Scope::NamespaceWide, b"v");
+    assert!(unseal_item(&sealed, &Placement::new("prod", "renamed", "password"), &ring).is_ok());
+    for elsewhere in [Placement::new("dev", "db", "password"), Placement::new("prod", "db", "other")] {
+        assert!(matches!(unseal_item(&sealed, &elsewhere, &ring), Err(UnsealError::BindingMismatch { .. })));
+    }
+}
+
+#[test]
+fn cluster_wide_items_are_bound_to_their_key_only() {
+    let (sealed, ring) = seal_here(Scope::ClusterWide, b"v");
+    assert!(unseal_item(&sealed, &Placement::new("any", "thing", "password"), &ring).is_ok());
+    let err = unseal_item(&sealed, &Placement::new("any", "thing", "other"), &ring).unwrap_err();
+    assert!(matches!(err, UnsealError::BindingMismatch { .. }));
+}
+
+#[test]
+fn a_key_that_was_not_sealed_to_is_named_in_the_error() {
+    let (sealed, _) = seal_here(Scope::Strict, b"v");
+    let stranger = ring_of(vec![SealIdentity::generate()]);
+    let err = unseal_item(&sealed, &here(), &stranger).unwrap_err();
+    assert!(matches!(err, UnsealError::NoMatchingKey { ref sealed_to } if sealed_to.len() == 1), "{err}");
+    assert_eq!(err.reason(), "NoMatchingKey");
+}
+
+/// Rewrites the binding stanza's body in place, as an attacker with Git write access could.
+fn rebind(sealed: &[u8], from: &str, to: &str) -> Vec<u8> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    let text = String::from_utf8_lossy(sealed).into_owned();
+    let old = STANDARD_NO_PAD.encode(from);
+    let new = STANDARD_NO_PAD.encode(to);
+    assert!(text.contains(&old), "binding body not found in header");
+    let at = sealed.windows(old.len()).position(|w| w == old.as_bytes()).unwrap();
+    let mut out = sealed[..at].to_vec();
+    out.extend_from_slice(new.as_bytes());
+    out.extend_from_slice(&sealed[at + old.len()..]);
+    out
+}
+
+#[test]
+fn rewriting_the_binding_breaks_the_header_mac() {
+    let (sealed, ring) = seal_here(Scope::Strict, b"v");
+    let forged = rebind(&sealed, "prod\ndb\npassword", "dev0\ndb\npassword");
+    let err = unseal_item(&forged, &Placement::new("dev0", "db", "password"), &ring).unwrap_err();
+    assert_eq!(err, UnsealError::Tampered);
+}
+
+#[test]
+fn a_plain_age_file_is_refused_for_lacking_a_binding() {
+    let identity = x25519::Identity::generate();
+    let plain = age::encrypt(&identity.to_public(), b"v").unwrap();
+    let err = unseal_item(&plain, &here(), &ring_of(vec![SealIdentity::from_identity(identity)])).unwrap_err();
+    assert_eq!(err, UnsealError::Binding(BindingStanzaError::Missing));
+}
+
+#[test]
+fn damaged_ciphertexts_are_refused_by_kind() {
+    let (sealed, ring) = seal_here(Scope::Strict, &[7u8; 200]);
+    assert_eq!(unseal_item(b"", &here(), &ring).unwrap_err(), UnsealError::Truncated);
+    assert_eq!(unseal_item(b"not age at all\n", &here(), &ring).unwrap_err(), UnsealError::NotAgeFile);
+    // age cannot tell a payload cut short from one altered: both fail its integrity check.
+    let cut = &sealed[..sealed.len() - 10];
+    assert_eq!(unseal_item(cut, &here(), &ring).unwrap_err(), UnsealError::Tampered);
+    let cut_in_header = &sealed[..40];
+    assert_eq!(unseal_item(cut_in_header, &here(), &ring).unwrap_err(), UnsealError::Truncated);
+    let mut flipped = sealed.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    assert_eq!(unseal_item(&flipped, &here(), &ring).unwrap_err(), UnsealError::Tampered);
+    let header_only = &sealed[..sealed.iter().position(|&b| b == b'-').unwrap() + 3];
+    assert!(unseal_item(header_only, &here(), &ring).is_err());
+}
+
+#[test]
+fn age_reads_what_seal_wrote_through_its_own_decryptor() {
+    // The library half of the no-lock-in promise; tests/interop runs the reference binary.
+    let identity = SealIdentity::generate();
+    let sealed = seal_item(b"exact bytes\x00\xff", &Binding::for_placement(Scope::Strict, &here()), &[identity.recipient()]).unwrap();
+    let plain = age::decrypt(&identity.identity, &sealed).unwrap();
+    assert_eq!(plain, b"exact bytes\x00\xff");
+}
+
+#[test]
+fn recipients_parse_and_unsupported_kinds_are_named() {
+    let good = SealIdentity::generate().recipient().recipient.to_string();
+    assert!(good.parse::<SealRecipient>().is_ok());
+    let err = "ssh-ed25519 AAAAC3Nza".parse::<SealRecipient>().unwrap_err().to_string();
+    assert!(err.contains("unsupported"), "{err}");
+    let err = "age1notakey".parse::<SealRecipient>().unwrap_err().to_string();
+    assert!(err.contains("invalid age recipient"), "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_value_any_scope_round_trips(value in proptest::collection::vec(any::<u8>(), 0..5000), scope_index in 0usize..3, recipients in 1usize..4) {
+        let scope = Scope::ALL[scope_index];
+        let identities: Vec<SealIdentity> = (0..recipients).map(|_| SealIdentity::generate()).collect();
+        let public: Vec<SealRecipient> = identities.iter().map(SealIdentity::recipient).collect();
+        let sealed = seal_item(&value, &Binding::for_placement(scope, &here()), &public).unwrap();
+        let last = identities.into_iter().last().unwrap();
+        let unsealed = unseal_item(&sealed, &here(), &ring_of(vec![last])).unwrap();
+        prop_assert_eq!(unsealed.value.as_slice(), value.as_slice());
+    }
+
+    #[test]
+    fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let ring = ring_of(vec![SealIdentity::generate()]);
+        let mut input = b"age-encryption.org/v1\n".to_vec();
+        input.write_all(&bytes).unwrap();
+        prop_assert!(unseal_item(&input, &here(), &ring).is_err());
+        prop_assert!(unseal_item(&bytes, &here(), &ring).is_err());
+    }
+}
