@@ -34,8 +34,16 @@ pub struct Placement {
 }
 
 impl Placement {
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>, key: impl Into<String>) -> Self {
-        Placement { namespace: namespace.into(), name: name.into(), key: key.into() }
+    pub fn new(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Self {
+        Placement {
+            namespace: namespace.into(),
+            name: name.into(),
+            key: key.into(),
+        }
     }
 }
 
@@ -61,8 +69,16 @@ impl Binding {
     pub fn for_placement(scope: Scope, placement: &Placement) -> Binding {
         Binding {
             scope,
-            namespace: if scope.binds_namespace() { placement.namespace.clone() } else { String::new() },
-            name: if scope.binds_name() { placement.name.clone() } else { String::new() },
+            namespace: if scope.binds_namespace() {
+                placement.namespace.clone()
+            } else {
+                String::new()
+            },
+            name: if scope.binds_name() {
+                placement.name.clone()
+            } else {
+                String::new()
+            },
             key: placement.key.clone(),
         }
     }
@@ -80,7 +96,11 @@ impl Binding {
     pub fn to_stanza(&self, key_ids: &[KeyId]) -> Stanza {
         let mut args = vec![BINDING_VERSION.to_owned(), self.scope.as_str().to_owned()];
         args.extend(key_ids.iter().map(|id| id.to_string()));
-        Stanza { tag: BINDING_TAG.to_owned(), args, body: self.body() }
+        Stanza {
+            tag: BINDING_TAG.to_owned(),
+            args,
+            body: self.body(),
+        }
     }
 
     /// Reads the binding stanza out of an item's header stanzas. Exactly one must be present.
@@ -88,10 +108,14 @@ impl Binding {
         let mut found = stanzas.iter().filter(|s| s.tag == BINDING_TAG);
         let stanza = found.next().ok_or(BindingStanzaError::Missing)?;
         if found.next().is_some() {
-            return Err(BindingStanzaError::Malformed("more than one binding stanza"));
+            return Err(BindingStanzaError::Malformed(
+                "more than one binding stanza",
+            ));
         }
         let [version, scope, ids @ ..] = stanza.args.as_slice() else {
-            return Err(BindingStanzaError::Malformed("binding stanza lacks version and scope"));
+            return Err(BindingStanzaError::Malformed(
+                "binding stanza lacks version and scope",
+            ));
         };
         if version != BINDING_VERSION {
             return Err(BindingStanzaError::UnsupportedVersion(version.clone()));
@@ -110,7 +134,9 @@ impl Binding {
         let (Some(namespace), Some(name), Some(key), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(BindingStanzaError::Malformed("binding body must have three lines"));
+            return Err(BindingStanzaError::Malformed(
+                "binding body must have three lines",
+            ));
         };
         let binding = Binding {
             scope,
@@ -121,7 +147,9 @@ impl Binding {
         // A canonical body only: what the scope does not pin must be empty, so one binding
         // has one encoding.
         if binding != Binding::for_placement(scope, &Placement::new(namespace, name, key)) {
-            return Err(BindingStanzaError::Malformed("binding body does not match its scope"));
+            return Err(BindingStanzaError::Malformed(
+                "binding body does not match its scope",
+            ));
         }
         Ok((binding, key_ids))
     }
@@ -130,9 +158,17 @@ impl Binding {
 impl fmt::Display for Binding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.scope {
-            Scope::Strict => write!(f, "{}/{} key {:?} (strict)", self.namespace, self.name, self.key),
+            Scope::Strict => write!(
+                f,
+                "{}/{} key {:?} (strict)",
+                self.namespace, self.name, self.key
+            ),
             Scope::NamespaceWide => {
-                write!(f, "namespace {} key {:?} (namespace-wide)", self.namespace, self.key)
+                write!(
+                    f,
+                    "namespace {} key {:?} (namespace-wide)",
+                    self.namespace, self.key
+                )
             }
             Scope::ClusterWide => write!(f, "key {:?} (cluster-wide)", self.key),
         }
@@ -159,6 +195,13 @@ pub(crate) struct BindingRecipient {
 impl Recipient for BindingRecipient {
     fn wrap_file_key(&self, _: &FileKey) -> Result<(Vec<Stanza>, HashSet<String>), EncryptError> {
         let Stanza { tag, args, body } = &self.stanza;
-        Ok((vec![Stanza { tag: tag.clone(), args: args.clone(), body: body.clone() }], HashSet::new()))
+        Ok((
+            vec![Stanza {
+                tag: tag.clone(),
+                args: args.clone(),
+                body: body.clone(),
+            }],
+            HashSet::new(),
+        ))
     }
 }

@@ -31,13 +31,17 @@ pub fn seal_item(
         return Err(SealItemError::NoRecipients);
     }
     let key_ids: Vec<KeyId> = recipients.iter().map(|r| r.id).collect();
-    let binding = BindingRecipient { stanza: binding.to_stanza(&key_ids) };
+    let binding = BindingRecipient {
+        stanza: binding.to_stanza(&key_ids),
+    };
     let all = recipients
         .iter()
         .map(|r| &r.recipient as &dyn Recipient)
         .chain(std::iter::once(&binding as &dyn Recipient));
-    let encryptor = Encryptor::with_recipients(all).map_err(|e| SealItemError::Encrypt(e.to_string()))?;
-    let mut out = Vec::with_capacity(value.len() + 128 + 120 * recipients.len() + value.len() / 4096);
+    let encryptor =
+        Encryptor::with_recipients(all).map_err(|e| SealItemError::Encrypt(e.to_string()))?;
+    let mut out =
+        Vec::with_capacity(value.len() + 128 + 120 * recipients.len() + value.len() / 4096);
     let io_error = |e: std::io::Error| SealItemError::Encrypt(e.to_string());
     let mut writer = encryptor.wrap_output(&mut out).map_err(io_error)?;
     writer.write_all(value).map_err(io_error)?;
@@ -58,16 +62,26 @@ pub enum UnsealError {
     NoMatchingKey { sealed_to: Vec<KeyId> },
     #[error("the ciphertext is truncated")]
     Truncated,
-    #[error("the ciphertext was altered or cut short (integrity check failed); reseal it from the original")]
+    #[error(
+        "the ciphertext was altered or cut short (integrity check failed); reseal it from the original"
+    )]
     Tampered,
-    #[error("sealed for {sealed_for} but found at {found_at}; a sealed item cannot be moved, reseal it for its new place")]
-    BindingMismatch { sealed_for: Binding, found_at: Placement },
+    #[error(
+        "sealed for {sealed_for} but found at {found_at}; a sealed item cannot be moved, reseal it for its new place"
+    )]
+    BindingMismatch {
+        sealed_for: Box<Binding>,
+        found_at: Box<Placement>,
+    },
     #[error("the value is larger than a Kubernetes Secret may hold")]
     TooLarge,
 }
 
 fn ids(ids: &[KeyId]) -> String {
-    ids.iter().map(KeyId::to_string).collect::<Vec<_>>().join(", ")
+    ids.iter()
+        .map(KeyId::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl UnsealError {
@@ -76,7 +90,9 @@ impl UnsealError {
         match self {
             UnsealError::NoMatchingKey { .. } => "NoMatchingKey",
             UnsealError::BindingMismatch { .. } => "BindingMismatch",
-            UnsealError::Binding(_) | UnsealError::NotAgeFile | UnsealError::TooLarge => "InvalidSpec",
+            UnsealError::Binding(_) | UnsealError::NotAgeFile | UnsealError::TooLarge => {
+                "InvalidSpec"
+            }
             UnsealError::Truncated | UnsealError::Tampered => "DecryptFailed",
         }
     }
@@ -101,7 +117,11 @@ impl std::fmt::Debug for Unsealed {
 
 /// Decrypts an item found at `placement`, with whichever key of `ring` it names, and
 /// refuses it unless its authenticated binding admits that placement.
-pub fn unseal_item(ciphertext: &[u8], placement: &Placement, ring: &KeyRing) -> Result<Unsealed, UnsealError> {
+pub fn unseal_item(
+    ciphertext: &[u8],
+    placement: &Placement,
+    ring: &KeyRing,
+) -> Result<Unsealed, UnsealError> {
     if ciphertext.len() > MAX_ITEM_CIPHERTEXT_BYTES {
         return Err(UnsealError::TooLarge);
     }
@@ -109,7 +129,11 @@ pub fn unseal_item(ciphertext: &[u8], placement: &Placement, ring: &KeyRing) -> 
         DecryptError::Io(io) if io.kind() == ErrorKind::UnexpectedEof => UnsealError::Truncated,
         _ => UnsealError::NotAgeFile,
     })?;
-    let opener = BoundOpener { ring, binding: RefCell::new(None), used: Cell::new(None) };
+    let opener = BoundOpener {
+        ring,
+        binding: RefCell::new(None),
+        used: Cell::new(None),
+    };
     let result = decryptor.decrypt(std::iter::once(&opener as &dyn Identity));
     let seen = opener.binding.into_inner();
     let mut reader = match (result, seen) {
@@ -120,12 +144,17 @@ pub fn unseal_item(ciphertext: &[u8], placement: &Placement, ring: &KeyRing) -> 
         (Err(DecryptError::Io(io)), _) if io.kind() == ErrorKind::UnexpectedEof => {
             return Err(UnsealError::Truncated);
         }
-        (Err(DecryptError::InvalidHeader | DecryptError::UnknownFormat), _) => return Err(UnsealError::NotAgeFile),
+        (Err(DecryptError::InvalidHeader | DecryptError::UnknownFormat), _) => {
+            return Err(UnsealError::NotAgeFile);
+        }
         (Err(_), _) => return Err(UnsealError::Tampered),
         (Ok(reader), Some(Ok((binding, _)))) => {
             // The header MAC has been verified: the binding is authentic from here on.
             if !binding.admits(placement) {
-                return Err(UnsealError::BindingMismatch { sealed_for: binding, found_at: placement.clone() });
+                return Err(UnsealError::BindingMismatch {
+                    sealed_for: Box::new(binding),
+                    found_at: Box::new(placement.clone()),
+                });
             }
             (reader, binding)
         }
@@ -140,15 +169,21 @@ pub fn unseal_item(ciphertext: &[u8], placement: &Placement, ring: &KeyRing) -> 
         Err(_) => return Err(UnsealError::Tampered),
     }
     let key_id = opener.used.get().ok_or(UnsealError::Tampered)?;
-    Ok(Unsealed { value, key_id, binding: reader.1 })
+    Ok(Unsealed {
+        value,
+        key_id,
+        binding: reader.1,
+    })
 }
+
+type ParsedBinding = Result<(Binding, Vec<KeyId>), BindingStanzaError>;
 
 /// An age identity that reads the binding stanza as age itself parsed it, so there is no
 /// second parser to disagree with the one the MAC was checked against, and tries only the
 /// keys the binding names.
 struct BoundOpener<'a> {
     ring: &'a KeyRing,
-    binding: RefCell<Option<Result<(Binding, Vec<KeyId>), BindingStanzaError>>>,
+    binding: RefCell<Option<ParsedBinding>>,
     used: Cell<Option<KeyId>>,
 }
 
@@ -169,7 +204,9 @@ impl Identity for BoundOpener<'_> {
             return Some(Err(DecryptError::InvalidHeader));
         }
         for id in key_ids {
-            let Some(key) = self.ring.get(id) else { continue };
+            let Some(key) = self.ring.get(id) else {
+                continue;
+            };
             if let Some(result) = key.identity.unwrap_stanzas(stanzas) {
                 if result.is_ok() {
                     self.used.set(Some(id));

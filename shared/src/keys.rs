@@ -70,16 +70,22 @@ impl FromStr for SealRecipient {
 
     fn from_str(s: &str) -> Result<Self> {
         let s = s.trim();
-        x25519::Recipient::from_str(s).map(SealRecipient::new).map_err(|_| {
-            // Other age recipient kinds are well-formed but deliberately unsupported: SSH keys
-            // pull in an RSA crate with an open advisory, plugins need binaries in the cluster.
-            let other_kind = s.starts_with("ssh-") || (s.starts_with("age1") && s.len() > 62);
-            if other_kind {
-                Error::UnsupportedRecipient { recipient: s.to_owned() }
-            } else {
-                Error::InvalidRecipient { recipient: s.to_owned() }
-            }
-        })
+        x25519::Recipient::from_str(s)
+            .map(SealRecipient::new)
+            .map_err(|_| {
+                // Other age recipient kinds are well-formed but deliberately unsupported: SSH keys
+                // pull in an RSA crate with an open advisory, plugins need binaries in the cluster.
+                let other_kind = s.starts_with("ssh-") || (s.starts_with("age1") && s.len() > 62);
+                if other_kind {
+                    Error::UnsupportedRecipient {
+                        recipient: s.to_owned(),
+                    }
+                } else {
+                    Error::InvalidRecipient {
+                        recipient: s.to_owned(),
+                    }
+                }
+            })
     }
 }
 
@@ -130,13 +136,17 @@ impl SealIdentity {
     pub fn parse(secret: &str) -> Result<Self> {
         x25519::Identity::from_str(secret.trim())
             .map(SealIdentity::from_identity)
-            .map_err(|_| Error::InvalidIdentity { detail: "not an age X25519 identity (AGE-SECRET-KEY-1...)".into() })
+            .map_err(|_| Error::InvalidIdentity {
+                detail: "not an age X25519 identity (AGE-SECRET-KEY-1...)".into(),
+            })
     }
 }
 
 impl fmt::Debug for SealIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SealIdentity").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("SealIdentity")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -197,7 +207,9 @@ impl KeyRing {
             added += 1;
         }
         if added == 0 {
-            return Err(Error::InvalidIdentity { detail: format!("{origin}: contains no identity") });
+            return Err(Error::InvalidIdentity {
+                detail: format!("{origin}: contains no identity"),
+            });
         }
         Ok(added)
     }
@@ -211,7 +223,13 @@ mod tests {
     fn key_id_round_trips_and_rejects_garbage() {
         let id = SealIdentity::generate().id;
         assert_eq!(id.to_string().parse::<KeyId>().unwrap(), id);
-        for bad in ["", "0123", "0123456789abcdeg", "0123456789ABCDEF", "0123456789abcdef0"] {
+        for bad in [
+            "",
+            "0123",
+            "0123456789abcdeg",
+            "0123456789ABCDEF",
+            "0123456789abcdef0",
+        ] {
             assert!(bad.parse::<KeyId>().is_err(), "{bad:?} accepted");
         }
     }
@@ -235,8 +253,12 @@ mod tests {
     #[test]
     fn identity_file_errors_never_echo_the_line() {
         let mut ring = KeyRing::new();
-        let secret = SecretString::from("AGE-SECRET-KEY-1NOTREALLYAKEYBUTSECRETLOOKING\n".to_owned());
-        let err = ring.add_identity_file(&secret, "id.txt").unwrap_err().to_string();
+        let secret =
+            SecretString::from("AGE-SECRET-KEY-1NOTREALLYAKEYBUTSECRETLOOKING\n".to_owned());
+        let err = ring
+            .add_identity_file(&secret, "id.txt")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("id.txt:1"), "{err}");
         assert!(!err.contains("NOTREALLY"), "{err}");
     }

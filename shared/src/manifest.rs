@@ -95,13 +95,19 @@ struct InputSecret {
 pub fn parse_secrets(text: &str) -> Result<Vec<PlainSecret>> {
     let heads: Vec<DocumentHead> = yaml::from_multiple(text)?;
     if heads.is_empty() {
-        return Err(Error::Document("no Kubernetes object found; expected a Secret manifest".into()));
+        return Err(Error::Document(
+            "no Kubernetes object found; expected a Secret manifest".into(),
+        ));
     }
     for (index, head) in heads.iter().enumerate() {
         check_head(index, head)?;
     }
     let inputs: Vec<InputSecret> = yaml::from_multiple(text)?;
-    inputs.into_iter().enumerate().map(|(index, input)| convert(index, input)).collect()
+    inputs
+        .into_iter()
+        .enumerate()
+        .map(|(index, input)| convert(index, input))
+        .collect()
 }
 
 fn check_head(index: usize, head: &DocumentHead) -> Result<()> {
@@ -126,12 +132,14 @@ fn check_head(index: usize, head: &DocumentHead) -> Result<()> {
 fn convert(index: usize, input: InputSecret) -> Result<PlainSecret> {
     let meta = input.metadata.unwrap_or_default();
     let object = describe(meta.namespace.as_deref(), meta.name.as_deref());
-    let in_object = |message: String| Error::Document(format!("document {} ({object}): {message}", index + 1));
+    let in_object =
+        |message: String| Error::Document(format!("document {} ({object}): {message}", index + 1));
     if let Some(name) = &meta.name {
         names::check_object_name(name).map_err(|e| in_object(format!("metadata.name: {e}")))?;
     }
     if let Some(namespace) = &meta.namespace {
-        names::check_namespace(namespace).map_err(|e| in_object(format!("metadata.namespace: {e}")))?;
+        names::check_namespace(namespace)
+            .map_err(|e| in_object(format!("metadata.namespace: {e}")))?;
     }
     let mut data: BTreeMap<String, Zeroizing<Vec<u8>>> = BTreeMap::new();
     for (key, value) in input.data.unwrap_or_default() {
@@ -148,7 +156,8 @@ fn convert(index: usize, input: InputSecret) -> Result<PlainSecret> {
         data.insert(key, decoded);
     }
     for (key, value) in input.string_data.unwrap_or_default() {
-        names::check_data_key(&key).map_err(|e| in_object(format!("stringData key {key:?}: {e}")))?;
+        names::check_data_key(&key)
+            .map_err(|e| in_object(format!("stringData key {key:?}: {e}")))?;
         if data.contains_key(&key) {
             return Err(in_object(format!(
                 "key {key:?} is in both data and stringData; keep it in one of them"
@@ -237,14 +246,32 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_secret() {
         let cases = [
-            ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n", "is a ConfigMap"),
-            ("apiVersion: seal.dev/v1\nkind: SealedSecret\nmetadata: {name: a}\n", "already a SealedSecret"),
+            (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+                "is a ConfigMap",
+            ),
+            (
+                "apiVersion: seal.dev/v1\nkind: SealedSecret\nmetadata: {name: a}\n",
+                "already a SealedSecret",
+            ),
             ("metadata: {name: a}\n", "has no kind"),
             ("", "no Kubernetes object"),
-            ("apiVersion: v1\nkind: Secret\ndata: {a: '!!!'}\n", "not valid base64"),
-            ("apiVersion: v1\nkind: Secret\ndata: {a: YQ==}\nstringData: {a: b}\n", "both data and stringData"),
-            ("apiVersion: v1\nkind: Secret\nstringData: {'a b': x}\n", "key \"a b\""),
-            ("apiVersion: v1\nkind: Secret\nmetadata: {name: Bad_Name}\n", "metadata.name"),
+            (
+                "apiVersion: v1\nkind: Secret\ndata: {a: '!!!'}\n",
+                "not valid base64",
+            ),
+            (
+                "apiVersion: v1\nkind: Secret\ndata: {a: YQ==}\nstringData: {a: b}\n",
+                "both data and stringData",
+            ),
+            (
+                "apiVersion: v1\nkind: Secret\nstringData: {'a b': x}\n",
+                "key \"a b\"",
+            ),
+            (
+                "apiVersion: v1\nkind: Secret\nmetadata: {name: Bad_Name}\n",
+                "metadata.name",
+            ),
         ];
         for (text, expected) in cases {
             let err = parse_secrets(text).unwrap_err().to_string();
@@ -254,10 +281,18 @@ mod tests {
 
     #[test]
     fn reports_yaml_errors_with_position_and_duplicates() {
-        let err = parse_secrets("apiVersion: v1\nkind: Secret\nstringData:\n  a: [unclosed\n").unwrap_err();
-        assert!(matches!(err, Error::Yaml { line, .. } if line >= 4), "{err}");
-        let err = parse_secrets("apiVersion: v1\nkind: Secret\nstringData:\n  a: x\n  a: y\n").unwrap_err();
-        assert!(err.to_string().to_lowercase().contains("duplicate"), "{err}");
+        let err = parse_secrets("apiVersion: v1\nkind: Secret\nstringData:\n  a: [unclosed\n")
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Yaml { line, .. } if line >= 4),
+            "{err}"
+        );
+        let err = parse_secrets("apiVersion: v1\nkind: Secret\nstringData:\n  a: x\n  a: y\n")
+            .unwrap_err();
+        assert!(
+            err.to_string().to_lowercase().contains("duplicate"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -9,7 +9,10 @@ pub fn check_data_key(key: &str) -> Result<(), String> {
     if key == "." || key == ".." {
         return Err("must not be '.' or '..'".into());
     }
-    if !key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+    if !key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
         return Err("may contain only letters, digits, '-', '_' and '.'".into());
     }
     Ok(())
@@ -26,15 +29,22 @@ pub fn check_namespace(namespace: &str) -> Result<(), String> {
 }
 
 fn check_dns(value: &str, max: usize, dots: bool) -> Result<(), String> {
-    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.');
+    let allowed =
+        |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.');
     let edge_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     let bytes = value.as_bytes();
     if bytes.is_empty() || bytes.len() > max {
         return Err(format!("{value:?} must be 1 to {max} characters"));
     }
     if !bytes.iter().all(|&b| allowed(b)) || !edge_ok(bytes.first()) || !edge_ok(bytes.last()) {
-        let what = if dots { "lowercase letters, digits, '-' and '.'" } else { "lowercase letters, digits and '-'" };
-        return Err(format!("{value:?} is not a valid name: use {what}, starting and ending with a letter or digit"));
+        let what = if dots {
+            "lowercase letters, digits, '-' and '.'"
+        } else {
+            "lowercase letters, digits and '-'"
+        };
+        return Err(format!(
+            "{value:?} is not a valid name: use {what}, starting and ending with a letter or digit"
+        ));
     }
     Ok(())
 }

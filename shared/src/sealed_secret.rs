@@ -32,9 +32,9 @@ pub const KIND: &str = "SealedSecret";
     status = "SealedSecretStatus",
     shortname = "sealed",
     category = "all",
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SealedSecretSpec {
@@ -125,7 +125,13 @@ pub struct SealRequest<'a> {
 
 /// Seals every item of a Secret. A strict or namespace-wide seal needs a namespace.
 pub fn seal_secret(request: &SealRequest<'_>) -> Result<SealedSecret> {
-    let SealRequest { secret, namespace, name, scope, recipients } = *request;
+    let SealRequest {
+        secret,
+        namespace,
+        name,
+        scope,
+        recipients,
+    } = *request;
     let namespace = match (namespace, scope) {
         (Some(ns), _) => Some(ns),
         (None, Scope::ClusterWide) => None,
@@ -152,7 +158,11 @@ pub fn seal_secret(request: &SealRequest<'_>) -> Result<SealedSecret> {
         },
     );
     sealed.metadata.namespace = namespace.map(str::to_owned);
-    seal_items_into(&mut sealed, secret.data.iter().map(|(k, v)| (k.as_str(), v.as_slice())), recipients)?;
+    seal_items_into(
+        &mut sealed,
+        secret.data.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+        recipients,
+    )?;
     Ok(sealed)
 }
 
@@ -167,10 +177,18 @@ pub fn seal_items_into<'v>(
     let namespace = sealed.metadata.namespace.clone().unwrap_or_default();
     let name = sealed.metadata.name.clone().unwrap_or_default();
     for (key, value) in items {
-        let binding = Binding::for_placement(scope, &Placement::new(namespace.as_str(), name.as_str(), key));
-        let ciphertext = seal_item(value, &binding, recipients)
-            .map_err(|source| Error::Seal { key: key.to_owned(), source })?;
-        sealed.spec.encrypted_data.insert(key.to_owned(), STANDARD.encode(ciphertext));
+        let binding = Binding::for_placement(
+            scope,
+            &Placement::new(namespace.as_str(), name.as_str(), key),
+        );
+        let ciphertext = seal_item(value, &binding, recipients).map_err(|source| Error::Seal {
+            key: key.to_owned(),
+            source: Box::new(source),
+        })?;
+        sealed
+            .spec
+            .encrypted_data
+            .insert(key.to_owned(), STANDARD.encode(ciphertext));
     }
     Ok(())
 }
@@ -185,12 +203,25 @@ pub fn placement_of(sealed: &SealedSecret, key: &str) -> Placement {
 }
 
 /// Unseals one item of a SealedSecret, checking its binding against the object it is in.
-pub fn unseal_entry(sealed: &SealedSecret, key: &str, encoded: &str, ring: &KeyRing) -> Result<Unsealed> {
-    let ciphertext = STANDARD
-        .decode(encoded.trim().as_bytes())
-        .map_err(|_| Error::CiphertextBase64 { key: key.to_owned() })?;
-    let unsealed = unseal_item(&ciphertext, &placement_of(sealed, key), ring)
-        .map_err(|source| Error::Unseal { key: key.to_owned(), source })?;
+pub fn unseal_entry(
+    sealed: &SealedSecret,
+    key: &str,
+    encoded: &str,
+    ring: &KeyRing,
+) -> Result<Unsealed> {
+    let ciphertext =
+        STANDARD
+            .decode(encoded.trim().as_bytes())
+            .map_err(|_| Error::CiphertextBase64 {
+                key: key.to_owned(),
+            })?;
+    let unsealed =
+        unseal_item(&ciphertext, &placement_of(sealed, key), ring).map_err(|source| {
+            Error::Unseal {
+                key: key.to_owned(),
+                source: Box::new(source),
+            }
+        })?;
     if unsealed.binding.scope != sealed.spec.scope {
         return Err(Error::Document(format!(
             "item {key:?} was sealed with scope {} but the SealedSecret declares {}; reseal it",
@@ -201,7 +232,10 @@ pub fn unseal_entry(sealed: &SealedSecret, key: &str, encoded: &str, ring: &KeyR
 }
 
 /// Unseals every item and returns the Secret as a manifest, plus the key ids that opened it.
-pub fn unseal_secret(sealed: &SealedSecret, ring: &KeyRing) -> Result<(SecretManifest, Vec<KeyId>)> {
+pub fn unseal_secret(
+    sealed: &SealedSecret,
+    ring: &KeyRing,
+) -> Result<(SecretManifest, Vec<KeyId>)> {
     let mut data = BTreeMap::new();
     let mut key_ids = Vec::new();
     for (key, encoded) in &sealed.spec.encrypted_data {
@@ -209,7 +243,10 @@ pub fn unseal_secret(sealed: &SealedSecret, ring: &KeyRing) -> Result<(SecretMan
         if !key_ids.contains(&unsealed.key_id) {
             key_ids.push(unsealed.key_id);
         }
-        data.insert(key.clone(), Zeroizing::new(STANDARD.encode(unsealed.value.as_slice())));
+        data.insert(
+            key.clone(),
+            Zeroizing::new(STANDARD.encode(unsealed.value.as_slice())),
+        );
     }
     let template = &sealed.spec.template;
     let manifest = SecretManifest {
@@ -230,7 +267,11 @@ pub fn unseal_secret(sealed: &SealedSecret, ring: &KeyRing) -> Result<(SecretMan
 
 /// How a SealedSecret is named in messages.
 pub fn describe_sealed(sealed: &SealedSecret) -> String {
-    describe(sealed.metadata.namespace.as_deref(), sealed.metadata.name.as_deref()).replacen("Secret", "SealedSecret", 1)
+    describe(
+        sealed.metadata.namespace.as_deref(),
+        sealed.metadata.name.as_deref(),
+    )
+    .replacen("Secret", "SealedSecret", 1)
 }
 
 #[derive(Deserialize)]
@@ -261,7 +302,10 @@ pub fn parse_sealed_secrets(text: &str) -> Result<Vec<SealedSecret>> {
 
 /// Same object, for output: a fresh SealedSecret carries no status and no server fields.
 pub fn for_output(sealed: &SealedSecret) -> SealedSecret {
-    let mut out = SealedSecret::new(sealed.metadata.name.as_deref().unwrap_or_default(), sealed.spec.clone());
+    let mut out = SealedSecret::new(
+        sealed.metadata.name.as_deref().unwrap_or_default(),
+        sealed.spec.clone(),
+    );
     out.metadata = ObjectMeta {
         name: sealed.metadata.name.clone(),
         namespace: sealed.metadata.namespace.clone(),

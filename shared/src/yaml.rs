@@ -16,7 +16,11 @@ fn yaml_error(error: serde_saphyr::Error) -> Error {
         .location()
         .map(|l| (l.line() as usize, l.column() as usize))
         .unwrap_or((0, 0));
-    Error::Yaml { line, column, message: error.without_snippet().to_string() }
+    Error::Yaml {
+        line,
+        column,
+        message: error.without_snippet().to_string(),
+    }
 }
 
 fn options() -> serde_saphyr::SerializerOptions {
@@ -27,7 +31,8 @@ fn options() -> serde_saphyr::SerializerOptions {
 
 /// Writes documents separated by `---`, in a stable layout so that reseals diff cleanly.
 pub fn to_string_multiple<T: Serialize>(docs: &[T]) -> Result<String> {
-    serde_saphyr::to_string_multiple_with_options(docs, options()).map_err(|e| Error::Serialize(e.to_string()))
+    serde_saphyr::to_string_multiple_with_options(docs, options())
+        .map_err(|e| Error::Serialize(e.to_string()))
 }
 
 #[cfg(test)]
@@ -39,16 +44,49 @@ mod tests {
     #[test]
     fn yaml_1_1_lookalikes_survive_a_round_trip_quoted() {
         let tricky = [
-            "yes", "on", "NO", "Off", "y", "n", "012", "0x1F", "1e3", "12:30", "~", "null", "true", "",
-            " leading space", "trailing space ", "multi\nline\n", "#comment", "- dash", "a: b", "'quoted'",
-            "\"dq\"", "tab\there", "ünïcödé", "---", "...", "*alias", "&anchor", "!tag", "%percent", "@at",
+            "yes",
+            "on",
+            "NO",
+            "Off",
+            "y",
+            "n",
+            "012",
+            "0x1F",
+            "1e3",
+            "12:30",
+            "~",
+            "null",
+            "true",
+            "",
+            " leading space",
+            "trailing space ",
+            "multi\nline\n",
+            "#comment",
+            "- dash",
+            "a: b",
+            "'quoted'",
+            "\"dq\"",
+            "tab\there",
+            "ünïcödé",
+            "---",
+            "...",
+            "*alias",
+            "&anchor",
+            "!tag",
+            "%percent",
+            "@at",
         ];
-        let map: BTreeMap<String, String> =
-            tricky.iter().enumerate().map(|(i, v)| (format!("k{i}"), v.to_string())).collect();
+        let map: BTreeMap<String, String> = tricky
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("k{i}"), v.to_string()))
+            .collect();
         let text = to_string_multiple(&[&map]).unwrap();
         let back: Vec<BTreeMap<String, String>> = from_multiple(&text).unwrap();
         assert_eq!(back[0], map, "{text}");
-        for plain in ["yes", "on", "NO", "Off", "y", "n", "012", "12:30", "null", "true", "~"] {
+        for plain in [
+            "yes", "on", "NO", "Off", "y", "n", "012", "12:30", "null", "true", "~",
+        ] {
             let line = format!(": {plain}\n");
             assert!(!text.contains(&line), "{plain:?} written unquoted:\n{text}");
         }

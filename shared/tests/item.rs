@@ -22,7 +22,12 @@ fn here() -> Placement {
 
 fn seal_here(scope: Scope, value: &[u8]) -> (Vec<u8>, KeyRing) {
     let identity = SealIdentity::generate();
-    let sealed = seal_item(value, &Binding::for_placement(scope, &here()), &[identity.recipient()]).unwrap();
+    let sealed = seal_item(
+        value,
+        &Binding::for_placement(scope, &here()),
+        &[identity.recipient()],
+    )
+    .unwrap();
     (sealed, ring_of(vec![identity]))
 }
 
@@ -36,9 +41,18 @@ fn round_trip_reports_the_key_that_opened_it() {
 
 #[test]
 fn every_recipient_can_open_the_item_alone() {
-    let (a, b, recovery) = (SealIdentity::generate(), SealIdentity::generate(), SealIdentity::generate());
+    let (a, b, recovery) = (
+        SealIdentity::generate(),
+        SealIdentity::generate(),
+        SealIdentity::generate(),
+    );
     let recipients = [a.recipient(), b.recipient(), recovery.recipient()];
-    let sealed = seal_item(b"v", &Binding::for_placement(Scope::Strict, &here()), &recipients).unwrap();
+    let sealed = seal_item(
+        b"v",
+        &Binding::for_placement(Scope::Strict, &here()),
+        &recipients,
+    )
+    .unwrap();
     for identity in [a, b, recovery] {
         let id = identity.id;
         let unsealed = unseal_item(&sealed, &here(), &ring_of(vec![identity])).unwrap();
@@ -56,7 +70,10 @@ fn strict_items_refuse_another_namespace_name_or_key() {
         Placement::new("prod", "db", "token"),
     ] {
         let err = unseal_item(&sealed, &elsewhere, &ring).unwrap_err();
-        assert!(matches!(err, UnsealError::BindingMismatch { .. }), "{elsewhere}: {err}");
+        assert!(
+            matches!(err, UnsealError::BindingMismatch { .. }),
+            "{elsewhere}: {err}"
+        );
         assert_eq!(err.reason(), "BindingMismatch");
         assert!(err.to_string().contains("prod/db"), "{err}");
     }
@@ -65,9 +82,22 @@ fn strict_items_refuse_another_namespace_name_or_key() {
 #[test]
 fn namespace_wide_items_may_be_renamed_but_not_moved() {
     let (sealed, ring) = seal_here(Scope::NamespaceWide, b"v");
-    assert!(unseal_item(&sealed, &Placement::new("prod", "renamed", "password"), &ring).is_ok());
-    for elsewhere in [Placement::new("dev", "db", "password"), Placement::new("prod", "db", "other")] {
-        assert!(matches!(unseal_item(&sealed, &elsewhere, &ring), Err(UnsealError::BindingMismatch { .. })));
+    assert!(
+        unseal_item(
+            &sealed,
+            &Placement::new("prod", "renamed", "password"),
+            &ring
+        )
+        .is_ok()
+    );
+    for elsewhere in [
+        Placement::new("dev", "db", "password"),
+        Placement::new("prod", "db", "other"),
+    ] {
+        assert!(matches!(
+            unseal_item(&sealed, &elsewhere, &ring),
+            Err(UnsealError::BindingMismatch { .. })
+        ));
     }
 }
 
@@ -84,7 +114,10 @@ fn a_key_that_was_not_sealed_to_is_named_in_the_error() {
     let (sealed, _) = seal_here(Scope::Strict, b"v");
     let stranger = ring_of(vec![SealIdentity::generate()]);
     let err = unseal_item(&sealed, &here(), &stranger).unwrap_err();
-    assert!(matches!(err, UnsealError::NoMatchingKey { ref sealed_to } if sealed_to.len() == 1), "{err}");
+    assert!(
+        matches!(err, UnsealError::NoMatchingKey { ref sealed_to } if sealed_to.len() == 1),
+        "{err}"
+    );
     assert_eq!(err.reason(), "NoMatchingKey");
 }
 
@@ -96,7 +129,10 @@ fn rebind(sealed: &[u8], from: &str, to: &str) -> Vec<u8> {
     let old = STANDARD_NO_PAD.encode(from);
     let new = STANDARD_NO_PAD.encode(to);
     assert!(text.contains(&old), "binding body not found in header");
-    let at = sealed.windows(old.len()).position(|w| w == old.as_bytes()).unwrap();
+    let at = sealed
+        .windows(old.len())
+        .position(|w| w == old.as_bytes())
+        .unwrap();
     let mut out = sealed[..at].to_vec();
     out.extend_from_slice(new.as_bytes());
     out.extend_from_slice(&sealed[at + old.len()..]);
@@ -115,24 +151,44 @@ fn rewriting_the_binding_breaks_the_header_mac() {
 fn a_plain_age_file_is_refused_for_lacking_a_binding() {
     let identity = x25519::Identity::generate();
     let plain = age::encrypt(&identity.to_public(), b"v").unwrap();
-    let err = unseal_item(&plain, &here(), &ring_of(vec![SealIdentity::from_identity(identity)])).unwrap_err();
+    let err = unseal_item(
+        &plain,
+        &here(),
+        &ring_of(vec![SealIdentity::from_identity(identity)]),
+    )
+    .unwrap_err();
     assert_eq!(err, UnsealError::Binding(BindingStanzaError::Missing));
 }
 
 #[test]
 fn damaged_ciphertexts_are_refused_by_kind() {
     let (sealed, ring) = seal_here(Scope::Strict, &[7u8; 200]);
-    assert_eq!(unseal_item(b"", &here(), &ring).unwrap_err(), UnsealError::Truncated);
-    assert_eq!(unseal_item(b"not age at all\n", &here(), &ring).unwrap_err(), UnsealError::NotAgeFile);
+    assert_eq!(
+        unseal_item(b"", &here(), &ring).unwrap_err(),
+        UnsealError::Truncated
+    );
+    assert_eq!(
+        unseal_item(b"not age at all\n", &here(), &ring).unwrap_err(),
+        UnsealError::NotAgeFile
+    );
     // age cannot tell a payload cut short from one altered: both fail its integrity check.
     let cut = &sealed[..sealed.len() - 10];
-    assert_eq!(unseal_item(cut, &here(), &ring).unwrap_err(), UnsealError::Tampered);
+    assert_eq!(
+        unseal_item(cut, &here(), &ring).unwrap_err(),
+        UnsealError::Tampered
+    );
     let cut_in_header = &sealed[..40];
-    assert_eq!(unseal_item(cut_in_header, &here(), &ring).unwrap_err(), UnsealError::Truncated);
+    assert_eq!(
+        unseal_item(cut_in_header, &here(), &ring).unwrap_err(),
+        UnsealError::Truncated
+    );
     let mut flipped = sealed.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 1;
-    assert_eq!(unseal_item(&flipped, &here(), &ring).unwrap_err(), UnsealError::Tampered);
+    assert_eq!(
+        unseal_item(&flipped, &here(), &ring).unwrap_err(),
+        UnsealError::Tampered
+    );
     let header_only = &sealed[..sealed.iter().position(|&b| b == b'-').unwrap() + 3];
     assert!(unseal_item(header_only, &here(), &ring).is_err());
 }
@@ -141,7 +197,12 @@ fn damaged_ciphertexts_are_refused_by_kind() {
 fn age_reads_what_seal_wrote_through_its_own_decryptor() {
     // The library half of the no-lock-in promise; tests/interop runs the reference binary.
     let identity = SealIdentity::generate();
-    let sealed = seal_item(b"exact bytes\x00\xff", &Binding::for_placement(Scope::Strict, &here()), &[identity.recipient()]).unwrap();
+    let sealed = seal_item(
+        b"exact bytes\x00\xff",
+        &Binding::for_placement(Scope::Strict, &here()),
+        &[identity.recipient()],
+    )
+    .unwrap();
     let plain = age::decrypt(&identity.identity, &sealed).unwrap();
     assert_eq!(plain, b"exact bytes\x00\xff");
 }
@@ -150,9 +211,15 @@ fn age_reads_what_seal_wrote_through_its_own_decryptor() {
 fn recipients_parse_and_unsupported_kinds_are_named() {
     let good = SealIdentity::generate().recipient().recipient.to_string();
     assert!(good.parse::<SealRecipient>().is_ok());
-    let err = "ssh-ed25519 AAAAC3Nza".parse::<SealRecipient>().unwrap_err().to_string();
+    let err = "ssh-ed25519 AAAAC3Nza"
+        .parse::<SealRecipient>()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unsupported"), "{err}");
-    let err = "age1notakey".parse::<SealRecipient>().unwrap_err().to_string();
+    let err = "age1notakey"
+        .parse::<SealRecipient>()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("invalid age recipient"), "{err}");
 }
 

@@ -1,0 +1,20 @@
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+use crate::cli::Cli;
+use crate::failure::Result;
+
+/// Print a shell completion script
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Example:\n  seal completion bash > /etc/bash_completion.d/seal")]
+pub struct Args {
+    /// The shell to complete for
+    shell: Shell,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let mut command = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "seal", &mut out);
+    crate::files::write_stdout(&out)
+}

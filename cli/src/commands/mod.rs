@@ -1,0 +1,16 @@
+pub mod completion;
+pub mod decrypt;
+pub mod encrypt;
+pub mod keygen;
+
+use crate::cli::{Cli, Command};
+use crate::failure::Result;
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Encrypt(args) => encrypt::run(args),
+        Command::Decrypt(args) => decrypt::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Completion(args) => completion::run(args),
+    }
+}

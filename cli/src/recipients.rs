@@ -1,0 +1,91 @@
+//! Where the recipients of a seal come from, in order: `-r`/`-R` flags, then the nearest
+//! `.seal.yaml` rule for the input file.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use seal_shared::keys::{SealRecipient, parse_recipients_file};
+use seal_shared::scope::Scope;
+
+use crate::config;
+use crate::failure::{Context, Failure, Result};
+use crate::files::Input;
+
+#[derive(Args, Debug, Clone)]
+pub struct RecipientArgs {
+    /// Seal to this age recipient (age1...); repeat for several clusters or a recovery key
+    #[arg(
+        short = 'r',
+        long = "recipient",
+        value_name = "RECIPIENT",
+        env = "SEAL_RECIPIENT",
+        value_delimiter = ','
+    )]
+    pub recipients: Vec<String>,
+
+    /// Seal to every recipient listed in FILE (age's recipients file format); repeatable
+    #[arg(
+        short = 'R',
+        long = "recipients-file",
+        value_name = "FILE",
+        env = "SEAL_RECIPIENTS_FILE",
+        value_delimiter = ','
+    )]
+    pub recipients_files: Vec<PathBuf>,
+}
+
+/// Recipients and the scope a `.seal.yaml` rule may suggest.
+pub struct Resolved {
+    pub recipients: Vec<SealRecipient>,
+    pub scope: Option<Scope>,
+}
+
+impl RecipientArgs {
+    pub fn resolve(&self, input: &Input) -> Result<Resolved> {
+        if !self.recipients.is_empty() || !self.recipients_files.is_empty() {
+            let mut recipients = self
+                .recipients
+                .iter()
+                .map(|r| r.parse::<SealRecipient>())
+                .collect::<Result<Vec<_>, _>>()
+                .within("--recipient")?;
+            for path in &self.recipients_files {
+                let origin = path.display().to_string();
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Failure::io(format!("cannot read {origin}"), e))?;
+                let found = parse_recipients_file(&text, &origin)?;
+                if found.is_empty() {
+                    return Err(Failure::new(format!("{origin}: lists no recipients")));
+                }
+                recipients.extend(found);
+            }
+            return Ok(Resolved {
+                recipients,
+                scope: None,
+            });
+        }
+        let start = match input {
+            Input::File(path) => path.parent().map(|p| {
+                if p.as_os_str().is_empty() {
+                    ".".into()
+                } else {
+                    p.to_path_buf()
+                }
+            }),
+            Input::Stdin => Some(PathBuf::from(".")),
+        };
+        if let (Some(start), Input::File(path)) = (start.as_ref(), input)
+            && let Some(config_path) = config::find(start)
+            && let Some(rule) = config::rule_for(&config_path, path)?
+        {
+            return Ok(Resolved {
+                recipients: rule.recipients,
+                scope: rule.scope,
+            });
+        }
+        Err(Failure::new("no recipients to seal to").hint(format!(
+            "pass -r age1... or -R recipients.txt, or add a {} rule matching this file",
+            config::FILE_NAME
+        )))
+    }
+}

@@ -1,0 +1,6 @@
+//! Tests that run the built `seal` binary, as users do. One test binary, many modules.
+
+mod errors;
+mod interop;
+mod roundtrip;
+mod support;

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test seal has, installing what they need first: the reference `age` tool and a
+# local kube-apiserver + etcd (tests/cluster). Works on a fresh Debian machine; may need root
+# to install Debian packages.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+need_deb() { # command package
+    command -v "$1" >/dev/null && return 0
+    say "installing Debian package $2"
+    local sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+    "${sudo[@]}" apt-get update -qq >/dev/null && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "$2" >/dev/null \
+        || { echo "test.sh: cannot install $2; install it by hand (apt-get install $2)" >&2; exit 1; }
+}
+
+need_deb age age
+need_deb curl curl
+
+say "starting the test API server (tests/cluster/cluster up)"
+tests/cluster/cluster up
+eval "$(tests/cluster/cluster env)"
+export KUBECONFIG
+
+say "formatting and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "tests"
+cargo test --workspace --locked
+
+say "all tests passed"
