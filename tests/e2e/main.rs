@@ -1,0 +1,3 @@
+//! End-to-end tests against the real kube-apiserver + etcd from `tests/cluster/cluster up`.
+
+mod smoke;
