@@ -46,11 +46,11 @@ async fn the_test_server_is_a_real_api_server() -> anyhow::Result<()> {
 
     let changed = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(event) = events.next().await {
-            if let Ok(Event::Apply(obj)) = event {
-                if obj.name_any() == "watched" && obj.spec.scope == seal_shared::Scope::ClusterWide
-                {
-                    return Some(obj);
-                }
+            if let Ok(Event::Apply(obj)) = event
+                && obj.name_any() == "watched"
+                && obj.spec.scope == seal_shared::Scope::ClusterWide
+            {
+                return Some(obj);
             }
         }
         None
