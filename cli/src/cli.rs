@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{completion, decrypt, encrypt, keygen};
+use crate::commands::{completion, decrypt, encrypt, keygen, keys};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,5 +27,6 @@ pub enum Command {
     Encrypt(encrypt::Args),
     Decrypt(decrypt::Args),
     Keygen(keygen::Args),
+    Keys(keys::Args),
     Completion(completion::Args),
 }

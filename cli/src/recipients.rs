@@ -32,6 +32,11 @@ pub struct RecipientArgs {
         value_delimiter = ','
     )]
     pub recipients_files: Vec<PathBuf>,
+
+    /// Without -r/-R/.seal.yaml, fetch the sealing key from seal-operator's public-key
+    /// ConfigMap in this namespace, through your kubeconfig
+    #[arg(long, value_name = "NAMESPACE", env = "SEAL_CONTROLLER_NAMESPACE", default_value = crate::cluster::DEFAULT_CONTROLLER_NAMESPACE)]
+    pub controller_namespace: String,
 }
 
 /// Recipients and the scope a `.seal.yaml` rule may suggest.
@@ -83,9 +88,15 @@ impl RecipientArgs {
                 scope: rule.scope,
             });
         }
-        Err(Failure::new("no recipients to seal to").hint(format!(
-            "pass -r age1... or -R recipients.txt, or add a {} rule matching this file",
-            config::FILE_NAME
-        )))
+        let recipient = crate::cluster::sealing_recipient(&self.controller_namespace).map_err(|f| {
+            f.hint(format!(
+                "no recipients given: pass -r age1... or -R recipients.txt, add a {} rule matching this file, or point KUBECONFIG at a cluster running seal-operator",
+                config::FILE_NAME
+            ))
+        })?;
+        Ok(Resolved {
+            recipients: vec![recipient],
+            scope: None,
+        })
     }
 }

@@ -2,6 +2,7 @@ pub mod completion;
 pub mod decrypt;
 pub mod encrypt;
 pub mod keygen;
+pub mod keys;
 
 use crate::cli::{Cli, Command};
 use crate::failure::Result;
@@ -11,6 +12,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Encrypt(args) => encrypt::run(args),
         Command::Decrypt(args) => decrypt::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Keys(args) => keys::run(args),
         Command::Completion(args) => completion::run(args),
     }
 }

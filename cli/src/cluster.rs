@@ -1,0 +1,52 @@
+//! Reading a cluster's public keys from seal-operator's ConfigMap, through the user's
+//! kubeconfig (the usual KUBECONFIG rules). No service proxy is needed: any authenticated
+//! user may read the ConfigMap.
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::{Api, Client};
+use seal_shared::SealRecipient;
+
+use crate::failure::{Failure, Result};
+
+pub const CONFIGMAP: &str = "seal-public-keys";
+pub const DEFAULT_CONTROLLER_NAMESPACE: &str = "seal-system";
+
+/// The ConfigMap's data, fetched with the user's kubeconfig.
+pub fn public_keys(namespace: &str) -> Result<std::collections::BTreeMap<String, String>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::io("cannot start the Kubernetes client", e))?;
+    runtime.block_on(async {
+        let client = Client::try_default().await.map_err(|e| {
+            Failure::new(format!("cannot reach a cluster to fetch its public key: {e}"))
+                .hint("pass -r age1... or -R recipients.txt, or set KUBECONFIG to the cluster running seal-operator")
+        })?;
+        let api: Api<ConfigMap> = Api::namespaced(client, namespace);
+        let map = api.get_opt(CONFIGMAP).await.map_err(|e| {
+            Failure::new(format!("cannot read ConfigMap {namespace}/{CONFIGMAP}: {e}"))
+                .hint("is seal-operator installed? pass --controller-namespace if it runs elsewhere")
+        })?;
+        map.and_then(|m| m.data).ok_or_else(|| {
+            Failure::new(format!("ConfigMap {namespace}/{CONFIGMAP} does not exist"))
+                .hint("is seal-operator installed and ready? pass --controller-namespace if it runs elsewhere")
+        })
+    })
+}
+
+/// The cluster's current sealing recipient.
+pub fn sealing_recipient(namespace: &str) -> Result<SealRecipient> {
+    let data = public_keys(namespace)?;
+    let recipient = data
+        .get("recipient")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            Failure::new(format!(
+                "ConfigMap {namespace}/{CONFIGMAP} names no sealing key yet"
+            ))
+            .hint("wait until seal-operator is ready")
+        })?;
+    recipient.parse::<SealRecipient>().map_err(|e| {
+        Failure::from(e).hint("the ConfigMap was edited by hand? the operator rewrites it")
+    })
+}

@@ -1,0 +1,53 @@
+use crate::cluster::{DEFAULT_CONTROLLER_NAMESPACE, public_keys};
+use crate::failure::{Failure, Result};
+use crate::files::write_stdout;
+
+/// List a cluster's public keys (sealing key and decrypt-only keys) from seal-operator
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  seal keys\n  seal keys --controller-namespace seal && seal keys --recipient > cluster.txt"
+)]
+pub struct Args {
+    /// Namespace where seal-operator runs
+    #[arg(long, value_name = "NAMESPACE", env = "SEAL_CONTROLLER_NAMESPACE", default_value = DEFAULT_CONTROLLER_NAMESPACE)]
+    controller_namespace: String,
+
+    /// Print only the current sealing recipient (age1...), e.g. to save for offline sealing
+    #[arg(long)]
+    recipient: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct KeyInfo {
+    id: String,
+    recipient: String,
+    created: String,
+    state: String,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let data = public_keys(&args.controller_namespace)?;
+    if args.recipient {
+        let recipient = data.get("recipient").cloned().unwrap_or_default();
+        return write_stdout(format!("{recipient}\n").as_bytes());
+    }
+    let keys: Vec<KeyInfo> = serde_json::from_str(
+        data.get("keys.json").map(String::as_str).unwrap_or("[]"),
+    )
+    .map_err(|e| {
+        Failure::new(format!(
+            "the public-key ConfigMap's keys.json is not valid: {e}"
+        ))
+    })?;
+    let mut out = format!(
+        "{:<18} {:<13} {:<32} RECIPIENT\n",
+        "KEY ID", "STATE", "CREATED"
+    );
+    for key in keys.iter().rev() {
+        out.push_str(&format!(
+            "{:<18} {:<13} {:<32} {}\n",
+            key.id, key.state, key.created, key.recipient
+        ));
+    }
+    write_stdout(out.as_bytes())
+}

@@ -1,0 +1,115 @@
+//! Command-line flags; each also readable from a `SEAL_*` environment variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "seal-operator",
+    version,
+    about = "Unseals SealedSecrets into Secrets, owns and rotates the cluster's age keys",
+    after_help = "Examples:\n  seal-operator --namespace seal-system\n  \
+        seal-operator --kubeconfig ~/.kube/config --namespace seal-system --leader-election=false\n  \
+        seal-operator crd > crd.yaml"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the SealedSecret CustomResourceDefinition as YAML
+    Crd,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Kubeconfig to use; default: KUBECONFIG's usual rules, then the in-cluster config
+    #[arg(long, env = "SEAL_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+
+    /// The operator's own namespace, where its keys, public-key ConfigMap and Lease live
+    /// [default: the pod's namespace]
+    #[arg(long, env = "SEAL_NAMESPACE", value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Only unseal SealedSecrets in this namespace [default: all namespaces]
+    #[arg(long, env = "SEAL_WATCH_NAMESPACE", value_name = "NAMESPACE")]
+    pub watch_namespace: Option<String>,
+
+    /// How often a new sealing key is generated, e.g. 30d, 12h, 90s; 0 disables rotation
+    #[arg(long, env = "SEAL_KEY_ROTATION_PERIOD", default_value = "30d", value_parser = parse_duration)]
+    pub key_rotation_period: Duration,
+
+    /// Log format on stderr (the audit log always goes to stdout as JSON lines)
+    #[arg(long, env = "SEAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+
+    /// Address for /livez, /readyz and /v1/keys
+    #[arg(long, env = "SEAL_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Address for /metrics (Prometheus)
+    #[arg(long, env = "SEAL_METRICS_ADDR", default_value = "0.0.0.0:9090")]
+    pub metrics_addr: SocketAddr,
+
+    /// Elect a leader with a Lease so that several replicas are safe; only the leader
+    /// creates and rotates keys
+    #[arg(long, env = "SEAL_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+
+    /// This replica's identity in leader election [default: the pod or host name]
+    #[arg(long, env = "SEAL_POD_NAME", value_name = "NAME")]
+    pub identity: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Parses `30d`, `12h`, `15m`, `90s`, `500ms` or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 30d, 12h, 90s"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "ms" => return Ok(Duration::from_millis(n)),
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => {
+            return Err(format!(
+                "invalid duration unit {unit:?}: use ms, s, m, h or d"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("3w").is_err());
+        assert!(parse_duration("d").is_err());
+    }
+}

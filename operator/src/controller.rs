@@ -1,0 +1,99 @@
+//! Wires the watches to the reconciler: SealedSecrets, the Secrets they own (by label, not
+//! every Secret in the cluster), and a full pass whenever the key set changes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::Controller;
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use seal_shared::sealed_secret::SealedSecret;
+use tokio_stream_compat::watch_stream;
+
+use crate::audit::Audit;
+use crate::keys::Keys;
+use crate::labels::{MANAGED_BY, MANAGED_BY_VALUE};
+use crate::metrics::Metrics;
+use crate::unseal::{error_policy, reconcile};
+
+pub struct Context {
+    pub client: Client,
+    pub keys: Arc<Keys>,
+    pub audit: Arc<Audit>,
+    pub metrics: Arc<Metrics>,
+    backoff: Mutex<HashMap<(String, String), u32>>,
+    /// Per SealedSecret: whether its items were last opened with a non-current key.
+    stale: Mutex<HashMap<(String, String), bool>>,
+}
+
+impl Context {
+    pub fn new(client: Client, keys: Arc<Keys>, audit: Arc<Audit>, metrics: Arc<Metrics>) -> Self {
+        Context {
+            client,
+            keys,
+            audit,
+            metrics,
+            backoff: Mutex::default(),
+            stale: Mutex::default(),
+        }
+    }
+
+    pub fn bump_backoff(&self, namespace: &str, name: &str) -> u32 {
+        let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        let attempt = map
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_insert(0);
+        *attempt += 1;
+        *attempt - 1
+    }
+
+    pub fn clear_backoff(&self, namespace: &str, name: &str) {
+        let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    pub fn note_key_use(&self, namespace: &str, name: &str, key_ids: &[String]) {
+        let keys = self.keys.snapshot();
+        let current = keys.current().map(|k| k.id.as_str());
+        let stale = key_ids.iter().any(|id| Some(id.as_str()) != current);
+        let mut map = self.stale.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert((namespace.to_owned(), name.to_owned()), stale);
+        let count = map.values().filter(|s| **s).count();
+        self.metrics.stale_key_sealed.set(count as i64);
+    }
+}
+
+/// Runs the controller until a shutdown signal; in-flight reconciles finish first.
+pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
+    let (sealed, secrets): (Api<SealedSecret>, Api<Secret>) = match watch_namespace {
+        Some(ns) => (
+            Api::namespaced(ctx.client.clone(), ns),
+            Api::namespaced(ctx.client.clone(), ns),
+        ),
+        None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
+    };
+    let owned = watcher::Config::default().labels(&format!("{MANAGED_BY}={MANAGED_BY_VALUE}"));
+    let key_changes = watch_stream(ctx.keys.subscribe_changes());
+    Controller::new(sealed, watcher::Config::default())
+        .owns(secrets, owned)
+        .reconcile_all_on(key_changes)
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| std::future::ready(()))
+        .await;
+}
+
+mod tokio_stream_compat {
+    use futures::Stream;
+    use tokio::sync::watch;
+
+    /// Turns a watch channel into a stream that yields once per change.
+    pub fn watch_stream(receiver: watch::Receiver<u64>) -> impl Stream<Item = ()> + Send + 'static {
+        futures::stream::unfold(receiver, |mut receiver| async move {
+            receiver.changed().await.ok()?;
+            Some(((), receiver))
+        })
+    }
+}

@@ -1,0 +1,287 @@
+//! The operator's private keys: loaded from labelled Secrets in its namespace (every replica
+//! follows them through a watch, so new keys need no restart) and created by the leader.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use age::secrecy::ExposeSecret;
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, ResourceExt};
+use seal_shared::keys::{KeyId, KeyRing, SealIdentity};
+use serde::Serialize;
+use tokio::sync::watch;
+use zeroize::Zeroize;
+
+use crate::labels::{FIELD_MANAGER, KEY_CREATED, KEY_ID, KEY_LABEL, KEY_SECRET_TYPE, KEY_STATE};
+
+/// Whether a key seals new values or only opens old ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyState {
+    Active,
+    DecryptOnly,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Active => "active",
+            KeyState::DecryptOnly => "decrypt-only",
+        }
+    }
+}
+
+/// Public facts about one key, as published.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyInfo {
+    pub id: String,
+    pub recipient: String,
+    pub created: Timestamp,
+    pub state: KeyState,
+    #[serde(skip)]
+    pub secret_name: String,
+}
+
+/// One consistent view of the keys: the ring to open items with and what may be published.
+#[derive(Default)]
+pub struct KeySet {
+    pub ring: KeyRing,
+    /// Oldest first; the newest is the sealing key.
+    pub infos: Vec<KeyInfo>,
+}
+
+impl KeySet {
+    /// The key new seals should use: the newest.
+    pub fn current(&self) -> Option<&KeyInfo> {
+        self.infos.last()
+    }
+
+    pub fn is_current(&self, id: KeyId) -> bool {
+        self.current().is_some_and(|c| c.id == id.to_string())
+    }
+}
+
+/// Shared, swappable key set plus a signal that fires whenever it changes.
+pub struct Keys {
+    set: RwLock<Arc<KeySet>>,
+    synced: watch::Sender<bool>,
+    changed: watch::Sender<u64>,
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys {
+            set: RwLock::new(Arc::new(KeySet::default())),
+            synced: watch::channel(false).0,
+            changed: watch::channel(0).0,
+        }
+    }
+}
+
+impl Keys {
+    pub fn snapshot(&self) -> Arc<KeySet> {
+        match self.set.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn replace(&self, set: KeySet) {
+        let set = Arc::new(set);
+        match self.set.write() {
+            Ok(mut guard) => *guard = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// True once the first full list of key Secrets has been read.
+    pub fn is_synced(&self) -> bool {
+        *self.synced.borrow()
+    }
+
+    pub fn subscribe_synced(&self) -> watch::Receiver<bool> {
+        self.synced.subscribe()
+    }
+
+    /// Fires on every change of the key set.
+    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+}
+
+/// A key read out of its Secret. The Secret's bytes are wiped once parsed.
+fn parse_key_secret(mut secret: Secret) -> Option<(SealIdentity, KeyInfo)> {
+    let name = secret.name_any();
+    let annotations = secret.annotations().clone();
+    let mut data = secret.data.take().unwrap_or_default();
+    let identity = data
+        .get("identity")
+        .and_then(|b| std::str::from_utf8(&b.0).ok())
+        .and_then(|s| SealIdentity::parse(s).ok());
+    data.values_mut()
+        .for_each(|ByteString(bytes)| bytes.zeroize());
+    let Some(identity) = identity else {
+        tracing::warn!(secret = %name, "key Secret holds no valid age identity under data.identity; ignored");
+        return None;
+    };
+    let created = annotations
+        .get(KEY_CREATED)
+        .and_then(|t| t.parse::<Timestamp>().ok())
+        .or_else(|| secret.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let state = match annotations.get(KEY_STATE).map(String::as_str) {
+        Some("decrypt-only") => KeyState::DecryptOnly,
+        _ => KeyState::Active,
+    };
+    let info = KeyInfo {
+        id: identity.id.to_string(),
+        recipient: identity.recipient().recipient.to_string(),
+        created,
+        state,
+        secret_name: name,
+    };
+    Some((identity, info))
+}
+
+fn build_set(secrets: &BTreeMap<String, Secret>) -> KeySet {
+    let mut parsed: Vec<(SealIdentity, KeyInfo)> = secrets
+        .values()
+        .cloned()
+        .filter_map(parse_key_secret)
+        .collect();
+    parsed.sort_by(|a, b| {
+        a.1.created
+            .cmp(&b.1.created)
+            .then_with(|| a.1.id.cmp(&b.1.id))
+    });
+    let mut set = KeySet::default();
+    for (identity, info) in parsed {
+        set.ring.insert(identity);
+        set.infos.push(info);
+    }
+    set
+}
+
+/// Follows the key Secrets in `namespace` for as long as the operator runs.
+pub async fn follow(client: Client, namespace: String, keys: Arc<Keys>) {
+    let api: Api<Secret> = Api::namespaced(client, &namespace);
+    let config = watcher::Config::default().labels(&format!("{KEY_LABEL}=true"));
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut current: BTreeMap<String, Secret> = BTreeMap::new();
+    let mut listing: BTreeMap<String, Secret> = BTreeMap::new();
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::Init) => listing.clear(),
+            Ok(Event::InitApply(secret)) => {
+                listing.insert(secret.name_any(), secret);
+            }
+            Ok(Event::InitDone) => {
+                current = std::mem::take(&mut listing);
+                keys.replace(build_set(&current));
+                keys.synced.send_replace(true);
+            }
+            Ok(Event::Apply(secret)) => {
+                current.insert(secret.name_any(), secret);
+                keys.replace(build_set(&current));
+            }
+            Ok(Event::Delete(secret)) => {
+                current.remove(&secret.name_any());
+                keys.replace(build_set(&current));
+            }
+            Err(error) => tracing::warn!(%error, "watching key Secrets failed; retrying"),
+        }
+        let set = keys.snapshot();
+        tracing::debug!(keys = set.infos.len(), "key set updated");
+    }
+}
+
+/// Creates a new key Secret and returns its public facts. Never touches existing keys.
+pub async fn create_key(client: &Client, namespace: &str) -> kube::Result<KeyInfo> {
+    let identity = SealIdentity::generate();
+    let recipient = identity.recipient().recipient.to_string();
+    let created = Timestamp::now();
+    let id = identity.id.to_string();
+    let secret_name = format!("seal-key-{id}");
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(secret_name.clone()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some([(KEY_LABEL.to_owned(), "true".to_owned())].into()),
+            annotations: Some(
+                [
+                    (KEY_ID.to_owned(), id.clone()),
+                    (KEY_CREATED.to_owned(), created.to_string()),
+                    (KEY_STATE.to_owned(), KeyState::Active.as_str().to_owned()),
+                ]
+                .into(),
+            ),
+            ..ObjectMeta::default()
+        },
+        type_: Some(KEY_SECRET_TYPE.to_owned()),
+        immutable: Some(true),
+        data: Some(
+            [
+                (
+                    "identity".to_owned(),
+                    ByteString(
+                        identity
+                            .to_secret_string()
+                            .expose_secret()
+                            .as_bytes()
+                            .to_vec(),
+                    ),
+                ),
+                (
+                    "recipient".to_owned(),
+                    ByteString(recipient.clone().into_bytes()),
+                ),
+            ]
+            .into(),
+        ),
+        ..Secret::default()
+    };
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let result = api
+        .create(
+            &PostParams {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..Default::default()
+            },
+            &secret,
+        )
+        .await;
+    let mut secret = secret;
+    if let Some(data) = secret.data.as_mut() {
+        data.values_mut()
+            .for_each(|ByteString(bytes)| bytes.zeroize());
+    }
+    result?;
+    Ok(KeyInfo {
+        id,
+        recipient,
+        created,
+        state: KeyState::Active,
+        secret_name,
+    })
+}
+
+/// Marks a key as decrypt-only. Its Secret and private key stay: old seals still open.
+pub async fn mark_decrypt_only(
+    client: &Client,
+    namespace: &str,
+    secret_name: &str,
+) -> kube::Result<()> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let patch = serde_json::json!({"metadata": {"annotations": {KEY_STATE: KeyState::DecryptOnly.as_str()}}});
+    api.patch(secret_name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}

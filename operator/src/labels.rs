@@ -1,0 +1,27 @@
+//! Names the operator writes onto objects. Users and the chart rely on them: keep them stable.
+
+/// Label on every Secret the operator writes from a SealedSecret; the operator watches only
+/// Secrets carrying it.
+pub const MANAGED_BY: &str = "seal.dev/managed-by";
+pub const MANAGED_BY_VALUE: &str = "seal-operator";
+
+/// Label on the Secrets that hold the operator's private keys.
+pub const KEY_LABEL: &str = "seal.dev/key";
+pub const KEY_ID: &str = "seal.dev/key-id";
+pub const KEY_CREATED: &str = "seal.dev/created";
+pub const KEY_STATE: &str = "seal.dev/state";
+pub const KEY_SECRET_TYPE: &str = "seal.dev/age-key";
+
+/// Annotation on a SealedSecret that lets the operator take over an existing Secret it did
+/// not create. Without it such a Secret is never overwritten.
+pub const ADOPT: &str = "seal.dev/adopt-existing-secret";
+
+/// Annotation on the public-key ConfigMap that asks the leader for a new sealing key now.
+/// Its value is an RFC 3339 time; a request newer than the current key triggers rotation.
+pub const ROTATE_REQUESTED: &str = "seal.dev/rotate-requested-at";
+
+/// The public-key ConfigMap's name in the operator's namespace.
+pub const PUBLIC_KEYS_CONFIGMAP: &str = "seal-public-keys";
+
+/// The field manager for server-side apply.
+pub const FIELD_MANAGER: &str = "seal-operator";

@@ -1,0 +1,172 @@
+//! When a new sealing key is due, and the leader's loop that makes it and publishes keys.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::watch;
+
+use crate::audit::Audit;
+use crate::keys::{self, KeySet, Keys};
+use crate::labels::{PUBLIC_KEYS_CONFIGMAP, ROTATE_REQUESTED};
+use crate::metrics::Metrics;
+use crate::publish;
+
+/// Why the leader should make a key now, if it should.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Due {
+    FirstKey,
+    PeriodElapsed,
+    Requested,
+}
+
+/// Decides whether a new key is due. `period` zero disables periodic rotation.
+pub fn due(
+    set: &KeySet,
+    now: Timestamp,
+    period: Duration,
+    requested: Option<Timestamp>,
+) -> Option<Due> {
+    let Some(current) = set.current() else {
+        return Some(Due::FirstKey);
+    };
+    if requested.is_some_and(|at| at > current.created) {
+        return Some(Due::Requested);
+    }
+    let age = now.duration_since(current.created);
+    (!period.is_zero()
+        && age >= jiff::SignedDuration::try_from(period).unwrap_or(jiff::SignedDuration::MAX))
+    .then_some(Due::PeriodElapsed)
+}
+
+pub struct LeaderDuties {
+    pub client: Client,
+    pub namespace: String,
+    pub keys: Arc<Keys>,
+    pub period: Duration,
+    pub audit: Arc<Audit>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl LeaderDuties {
+    /// Runs until the process ends: while leading, keeps a sealing key, rotates it when due
+    /// and keeps the public-key ConfigMap in step with the keys.
+    pub async fn run(self, mut leading: watch::Receiver<bool>) {
+        let mut synced = self.keys.subscribe_synced();
+        let _ = synced.wait_for(|s| *s).await;
+        let mut changes = self.keys.subscribe_changes();
+        let tick = if self.period.is_zero() {
+            Duration::from_secs(10)
+        } else {
+            (self.period / 4).clamp(Duration::from_millis(200), Duration::from_secs(10))
+        };
+        let mut published: Option<String> = None;
+        loop {
+            if *leading.borrow_and_update() {
+                if let Err(error) = self.step(&mut published).await {
+                    tracing::warn!(%error, "leader duties failed; retrying");
+                }
+            } else {
+                published = None;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = changes.changed() => {}
+                _ = leading.changed() => {}
+            }
+        }
+    }
+
+    async fn step(&self, published: &mut Option<String>) -> kube::Result<()> {
+        let set = self.keys.snapshot();
+        let requested = self.rotation_request().await?;
+        if let Some(reason) = due(&set, Timestamp::now(), self.period, requested) {
+            let info = keys::create_key(&self.client, &self.namespace).await?;
+            for old in set
+                .infos
+                .iter()
+                .filter(|k| k.state == keys::KeyState::Active)
+            {
+                keys::mark_decrypt_only(&self.client, &self.namespace, &old.secret_name).await?;
+            }
+            tracing::info!(key_id = %info.id, reason = ?reason, "generated a new sealing key");
+            self.audit.key_generated(&info, &reason).await;
+            self.metrics.last_rotation.set(info.created.as_second());
+            // The watch delivers the new Secret; publish once it is in the set.
+            return Ok(());
+        }
+        let fingerprint = publish::fingerprint(&set);
+        if published.as_deref() != Some(fingerprint.as_str()) {
+            publish::apply(&self.client, &self.namespace, &set).await?;
+            *published = Some(fingerprint);
+        }
+        Ok(())
+    }
+
+    async fn rotation_request(&self) -> kube::Result<Option<Timestamp>> {
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
+        let map = api.get_opt(PUBLIC_KEYS_CONFIGMAP).await?;
+        Ok(map.and_then(|m| {
+            m.annotations()
+                .get(ROTATE_REQUESTED)
+                .and_then(|t| t.parse().ok())
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{KeyInfo, KeyState};
+
+    fn set_created_at(created: Timestamp) -> KeySet {
+        KeySet {
+            ring: Default::default(),
+            infos: vec![KeyInfo {
+                id: "k".into(),
+                recipient: "r".into(),
+                created,
+                state: KeyState::Active,
+                secret_name: "s".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn first_key_period_and_requests() {
+        let now: Timestamp = "2026-01-31T00:00:00Z".parse().unwrap();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(due(&KeySet::default(), now, day, None), Some(Due::FirstKey));
+        let fresh = set_created_at("2026-01-30T12:00:00Z".parse().unwrap());
+        assert_eq!(due(&fresh, now, day, None), None);
+        assert_eq!(due(&fresh, now, Duration::ZERO, None), None);
+        let old = set_created_at("2026-01-29T00:00:00Z".parse().unwrap());
+        assert_eq!(due(&old, now, day, None), Some(Due::PeriodElapsed));
+        assert_eq!(
+            due(&old, now, Duration::ZERO, None),
+            None,
+            "period 0 disables rotation"
+        );
+        assert_eq!(
+            due(
+                &fresh,
+                now,
+                day,
+                Some("2026-01-30T13:00:00Z".parse().unwrap())
+            ),
+            Some(Due::Requested)
+        );
+        assert_eq!(
+            due(
+                &fresh,
+                now,
+                day,
+                Some("2026-01-30T11:00:00Z".parse().unwrap())
+            ),
+            None,
+            "a request older than the key is spent"
+        );
+    }
+}

@@ -1,0 +1,306 @@
+//! Where a SealedSecret becomes a Secret: unseal every item with the key that sealed it,
+//! check each binding against the object's own namespace, name and item key, then write the
+//! Secret with server-side apply, owned by the SealedSecret.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+use seal_shared::sealed_secret::{SealedSecret, unseal_entry};
+use zeroize::Zeroizing;
+
+use crate::audit::AuditRecord;
+use crate::controller::Context;
+use crate::labels::{ADOPT, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_VALUE};
+use crate::metrics::OutcomeLabels;
+use crate::status::{self, Outcome};
+use crate::{Error, Result};
+
+/// A failure that the SealedSecret's author (or an operator of the cluster) must fix.
+struct Refusal {
+    reason: &'static str,
+    message: String,
+    /// When to look again without a change to the object (for example when keys may arrive).
+    retry: Option<Duration>,
+}
+
+pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action> {
+    let started = Instant::now();
+    let namespace = sealed
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let name = sealed.name_any();
+    let items: Vec<&str> = sealed
+        .spec
+        .encrypted_data
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let sealed_api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+
+    let result = unseal_and_apply(&sealed, &ctx, &secrets).await;
+    let (outcome, key_ids, action) = match result {
+        Ok((wrote, key_ids)) => {
+            ctx.note_key_use(&namespace, &name, &key_ids);
+            let message = format!(
+                "Secret {name} holds {} item(s) unsealed with key(s) {}",
+                items.len(),
+                key_ids.join(", ")
+            );
+            if wrote {
+                ctx.audit
+                    .event(
+                        &sealed,
+                        false,
+                        "Unsealed",
+                        "Unseal",
+                        format!(
+                            "unsealed items [{}] with key(s) {}",
+                            items.join(", "),
+                            key_ids.join(", ")
+                        ),
+                    )
+                    .await;
+            }
+            (
+                Outcome {
+                    ready: true,
+                    reason: "Unsealed".into(),
+                    message,
+                    key_ids: Some(key_ids.clone()),
+                    wrote_secret: wrote,
+                },
+                key_ids,
+                Action::await_change(),
+            )
+        }
+        Err(Failed::Refused(refusal)) => {
+            ctx.audit
+                .event(
+                    &sealed,
+                    true,
+                    refusal.reason,
+                    "Unseal",
+                    refusal.message.clone(),
+                )
+                .await;
+            let action = refusal
+                .retry
+                .map(Action::requeue)
+                .unwrap_or_else(Action::await_change);
+            (
+                Outcome {
+                    ready: false,
+                    reason: refusal.reason.into(),
+                    message: refusal.message,
+                    key_ids: None,
+                    wrote_secret: false,
+                },
+                Vec::new(),
+                action,
+            )
+        }
+        Err(Failed::Api(error)) => {
+            ctx.metrics
+                .unseals
+                .get_or_create(&OutcomeLabels {
+                    outcome: "error".into(),
+                    reason: error.metric_label().into(),
+                })
+                .inc();
+            return Err(error);
+        }
+    };
+    let status = status::next_status(&sealed, &outcome, Timestamp::now());
+    status::write(&sealed_api, &sealed, status).await?;
+
+    let outcome_label = match (outcome.ready, outcome.wrote_secret) {
+        (true, true) => "unsealed",
+        (true, false) => "unchanged",
+        (false, _) => "failed",
+    };
+    ctx.metrics
+        .unseals
+        .get_or_create(&OutcomeLabels {
+            outcome: outcome_label.into(),
+            reason: outcome.reason.clone(),
+        })
+        .inc();
+    ctx.metrics
+        .unseal_duration
+        .observe(started.elapsed().as_secs_f64());
+    ctx.audit.log(&AuditRecord {
+        time: Timestamp::now(),
+        event: "unseal",
+        sealed_secret: format!("{namespace}/{name}"),
+        uid: sealed.metadata.uid.as_deref().unwrap_or_default(),
+        generation: sealed.metadata.generation,
+        secret: format!("{namespace}/{name}"),
+        items,
+        key_ids,
+        outcome: outcome_label,
+        reason: &outcome.reason,
+        message: &outcome.message,
+    });
+    ctx.clear_backoff(&namespace, &name);
+    Ok(action)
+}
+
+enum Failed {
+    Refused(Refusal),
+    Api(Error),
+}
+
+impl From<kube::Error> for Failed {
+    fn from(error: kube::Error) -> Self {
+        Failed::Api(Error::Kube(error))
+    }
+}
+
+/// Returns whether the Secret changed, and the key ids that opened the items.
+async fn unseal_and_apply(
+    sealed: &SealedSecret,
+    ctx: &Context,
+    secrets: &Api<Secret>,
+) -> Result<(bool, Vec<String>), Failed> {
+    let name = sealed.name_any();
+    let keys = ctx.keys.snapshot();
+    let mut data: BTreeMap<String, Zeroizing<String>> = BTreeMap::new();
+    let mut key_ids: Vec<String> = Vec::new();
+    for (key, encoded) in &sealed.spec.encrypted_data {
+        let unsealed = unseal_entry(sealed, key, encoded, &keys.ring)
+            .map_err(|e| Failed::Refused(refusal(e)))?;
+        let id = unsealed.key_id.to_string();
+        if !key_ids.contains(&id) {
+            key_ids.push(id);
+        }
+        data.insert(
+            key.clone(),
+            Zeroizing::new(STANDARD.encode(unsealed.value.as_slice())),
+        );
+    }
+    key_ids.sort();
+
+    let existing = secrets.get_metadata_opt(&name).await?;
+    let uid = sealed.metadata.uid.clone().unwrap_or_default();
+    if let Some(existing) = &existing {
+        let owned = existing
+            .owner_references()
+            .iter()
+            .any(|o| o.controller == Some(true) && o.uid == uid);
+        let adopt = sealed.annotations().get(ADOPT).is_some_and(|v| v == "true");
+        if !owned && !adopt {
+            return Err(Failed::Refused(Refusal {
+                reason: "SecretConflict",
+                message: format!(
+                    "Secret {name} already exists and is not managed by this SealedSecret; delete it, or set the annotation {ADOPT}: \"true\" on the SealedSecret to take it over"
+                ),
+                retry: Some(Duration::from_secs(60)),
+            }));
+        }
+    }
+
+    let body = secret_body(sealed, &data)?;
+    drop(data);
+    // Borrowed, not copied: the only copies of the values left are this zeroizing buffer and
+    // the HTTP client's request body.
+    let raw: &serde_json::value::RawValue = std::str::from_utf8(&body)
+        .ok()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .ok_or(Failed::Api(Error::MissingField(
+            "a serializable Secret body",
+        )))?;
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let applied = match secrets.patch(&name, &params, &Patch::Apply(raw)).await {
+        Ok(applied) => applied,
+        Err(kube::Error::Api(status))
+            if status.code == 422 && status.message.contains("immutable") =>
+        {
+            // An immutable Secret cannot change in place; it is replaced as a whole.
+            secrets.delete(&name, &DeleteParams::default()).await?;
+            secrets.patch(&name, &params, &Patch::Apply(raw)).await?
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let changed =
+        existing.and_then(|e| e.metadata.resource_version) != applied.metadata.resource_version;
+    Ok((changed, key_ids))
+}
+
+/// The Secret as applied. The JSON is wiped after use: it carries the values.
+fn secret_body(
+    sealed: &SealedSecret,
+    data: &BTreeMap<String, Zeroizing<String>>,
+) -> Result<Zeroizing<Vec<u8>>, Failed> {
+    let template = &sealed.spec.template;
+    let mut labels = template.metadata.labels.clone();
+    labels.insert(MANAGED_BY.into(), MANAGED_BY_VALUE.into());
+    let owner = sealed
+        .controller_owner_ref(&())
+        .ok_or(Failed::Api(Error::MissingField("metadata.uid")))?;
+    let mut body = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": sealed.name_any(),
+            "labels": labels,
+            "annotations": template.metadata.annotations,
+            "ownerReferences": [owner],
+        },
+        "type": template.type_.as_deref().unwrap_or("Opaque"),
+        "data": {},
+    });
+    if let Some(immutable) = template.immutable {
+        body["immutable"] = immutable.into();
+    }
+    let mut json = Zeroizing::new(serde_json::to_vec(&body).map_err(|e| Failed::Api(e.into()))?);
+    // Splice the values in last so that no serde_json::Value ever holds them. Top-level keys
+    // are sorted and only "apiVersion": "v1" precedes "data", so the first match is it.
+    let values = serde_json::to_vec(data).map_err(|e| Failed::Api(e.into()))?;
+    let values = Zeroizing::new(values);
+    let marker = br#""data":{}"#;
+    if let Some(at) = json.windows(marker.len()).position(|w| w == marker) {
+        let mut spliced = Zeroizing::new(Vec::with_capacity(json.len() + values.len()));
+        spliced.extend_from_slice(&json[..at + 7]);
+        spliced.extend_from_slice(&values);
+        spliced.extend_from_slice(&json[at + marker.len()..]);
+        json = spliced;
+    }
+    Ok(json)
+}
+
+fn refusal(error: seal_shared::Error) -> Refusal {
+    use seal_shared::Error as E;
+    use seal_shared::item::UnsealError;
+    let (reason, retry) = match &error {
+        E::Unseal { source, .. } => match **source {
+            // A key may still arrive (a new replica's watch, a restored backup).
+            UnsealError::NoMatchingKey { .. } => ("NoMatchingKey", Some(Duration::from_secs(60))),
+            ref other => (other.reason(), None),
+        },
+        _ => ("InvalidSpec", None),
+    };
+    Refusal {
+        reason,
+        message: error.to_string(),
+        retry,
+    }
+}
+
+/// Failed API calls back off exponentially per object: 0.5 s doubling to 5 minutes.
+pub fn error_policy(sealed: Arc<SealedSecret>, error: &Error, ctx: Arc<Context>) -> Action {
+    let attempt = ctx.bump_backoff(&sealed.namespace().unwrap_or_default(), &sealed.name_any());
+    let delay = Duration::from_millis(500)
+        .saturating_mul(1 << attempt.min(10))
+        .min(Duration::from_secs(300));
+    tracing::warn!(sealed_secret = %sealed.name_any(), namespace = ?sealed.namespace(), %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
