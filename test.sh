@@ -29,6 +29,11 @@ say "formatting and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+say "the committed CRD matches the Rust types (regenerate: seal-operator crd > deploy/crd.yaml)"
+cargo build --quiet --locked -p seal-operator
+target/debug/seal-operator crd | diff -u deploy/crd.yaml - \
+    || { echo "test.sh: deploy/crd.yaml is stale; run: cargo run -p seal-operator -- crd > deploy/crd.yaml" >&2; exit 1; }
+
 say "tests"
 cargo test --workspace --locked
 

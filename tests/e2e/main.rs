@@ -1,3 +1,4 @@
 //! End-to-end tests against the real kube-apiserver + etcd from `tests/cluster/cluster up`.
 
+mod operator;
 mod smoke;

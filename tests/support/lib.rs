@@ -12,6 +12,7 @@ use kube::api::{DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
+pub mod operator;
 pub mod wait;
 
 /// The kubeconfig the cluster script writes, unless `KUBECONFIG` points elsewhere.

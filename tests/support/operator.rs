@@ -1,0 +1,116 @@
+//! Running the real seal-operator and seal binaries from the workspace's target directory.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+/// The directory holding the workspace's binaries (next to this test's own executable).
+pub fn bin(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .context("no target directory")?;
+    let path = dir.join(name);
+    anyhow::ensure!(
+        path.is_file(),
+        "{} is not built; run `cargo build --workspace` (./test.sh does)",
+        path.display()
+    );
+    Ok(path)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A seal-operator process for one test namespace; killed when dropped.
+pub struct Operator {
+    child: Child,
+    pub http_port: u16,
+    pub metrics_port: u16,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Operator {
+    pub fn start(namespace: &str, extra: &[&str]) -> Result<Operator> {
+        let dir = tempfile::tempdir()?;
+        let (http_port, metrics_port) = (free_port()?, free_port()?);
+        let stdout = dir.path().join("audit.log");
+        let stderr = dir.path().join("operator.log");
+        let child = Command::new(bin("seal-operator")?)
+            .args([
+                "--namespace",
+                namespace,
+                "--watch-namespace",
+                namespace,
+                "--log-format",
+                "json",
+            ])
+            .arg(format!("--http-addr=127.0.0.1:{http_port}"))
+            .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
+            .args(extra)
+            .env("KUBECONFIG", crate::kubeconfig_path())
+            .env("SEAL_LOG", "debug")
+            .stdout(Stdio::from(std::fs::File::create(&stdout)?))
+            .stderr(Stdio::from(std::fs::File::create(&stderr)?))
+            .spawn()?;
+        Ok(Operator {
+            child,
+            http_port,
+            metrics_port,
+            stdout,
+            stderr,
+            _dir: dir,
+        })
+    }
+
+    pub async fn get(&self, port: u16, path: &str) -> Result<(u16, String)> {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let output = tokio::process::Command::new("curl")
+            .args(["-sS", "-w", "\n%{http_code}", &url])
+            .output()
+            .await?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        Ok((code.parse().unwrap_or(0), body.to_owned()))
+    }
+
+    pub async fn wait_ready(&self) -> Result<()> {
+        crate::eventually("operator /readyz", Duration::from_secs(30), || async {
+            Ok((self.get(self.http_port, "/readyz").await?.0 == 200).then_some(()))
+        })
+        .await
+    }
+
+    /// Everything the operator wrote: the audit log and its own log.
+    pub fn output(&self) -> String {
+        let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+        format!("{}\n{}", read(&self.stdout), read(&self.stderr))
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs the `seal` CLI against the test server.
+pub fn seal(args: &[&str], dir: &std::path::Path) -> Result<std::process::Output> {
+    Ok(Command::new(bin("seal")?)
+        .args(args)
+        .current_dir(dir)
+        .env("KUBECONFIG", crate::kubeconfig_path())
+        .output()?)
+}
