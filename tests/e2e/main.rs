@@ -1,4 +1,5 @@
 //! End-to-end tests against the real kube-apiserver + etcd from `tests/cluster/cluster up`.
 
 mod operator;
+mod rotation;
 mod smoke;

@@ -1,0 +1,116 @@
+//! Key rotation with a short period: new seals use the new key, old SealedSecrets still
+//! unseal, and no key is ever deleted.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::CustomResourceExt;
+use kube::api::{ListParams, PostParams};
+use seal_e2e::operator::{Operator, seal};
+use seal_e2e::{TestNamespace, eventually, wait::install_crd};
+use seal_shared::sealed_secret::{SealedSecret, parse_sealed_secrets};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn seal_one(ns: &str, name: &str) -> Result<SealedSecret> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: {ns}}}\nstringData: {{k: {name}-value}}\n"
+        ),
+    )?;
+    let out = seal(
+        &["encrypt", "--controller-namespace", ns, "s.yaml"],
+        dir.path(),
+    )?;
+    anyhow::ensure!(
+        out.status.success(),
+        "seal encrypt failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(parse_sealed_secrets(&String::from_utf8(out.stdout)?)?.remove(0))
+}
+
+async fn recipient(ns: &TestNamespace) -> Result<Option<String>> {
+    let map = ns.api::<ConfigMap>().get_opt("seal-public-keys").await?;
+    Ok(map
+        .and_then(|m| m.data)
+        .and_then(|d| d.get("recipient").cloned())
+        .filter(|r| !r.is_empty()))
+}
+
+async fn key_secrets(ns: &TestNamespace) -> Result<Vec<Secret>> {
+    Ok(ns
+        .api::<Secret>()
+        .list(&ListParams::default().labels("seal.dev/key=true"))
+        .await?
+        .items)
+}
+
+#[tokio::test]
+async fn rotation_keeps_old_keys_and_seals_with_the_new_one() -> Result<()> {
+    let ns = TestNamespace::create("rotation").await?;
+    install_crd(&ns.client, &SealedSecret::crd()).await?;
+    let operator = Operator::start(
+        &ns.name,
+        &["--leader-election=true", "--key-rotation-period=3s"],
+    )?;
+    operator.wait_ready().await?;
+    let sealed_api = ns.api::<SealedSecret>();
+    let secrets = ns.api::<Secret>();
+
+    let first = eventually("a first key", WAIT, || recipient(&ns)).await?;
+    let old = seal_one(&ns.name, "old")?;
+    let second = eventually("a rotated key", WAIT, || async {
+        Ok(recipient(&ns).await?.filter(|r| *r != first))
+    })
+    .await?;
+    let new = seal_one(&ns.name, "new")?;
+    sealed_api.create(&PostParams::default(), &old).await?;
+    sealed_api.create(&PostParams::default(), &new).await?;
+    for name in ["old", "new"] {
+        let value = eventually(&format!("Secret {name}"), WAIT, || async {
+            Ok(secrets
+                .get_opt(name)
+                .await?
+                .and_then(|s| s.data)
+                .map(|d| String::from_utf8_lossy(&d["k"].0).into_owned()))
+        })
+        .await?;
+        assert_eq!(value, format!("{name}-value"));
+    }
+    let keys = key_secrets(&ns).await?;
+    assert!(
+        keys.len() >= 2,
+        "rotation deleted or never made keys: {}",
+        keys.len()
+    );
+    let states: Vec<String> = keys
+        .iter()
+        .filter_map(|s| {
+            s.metadata
+                .annotations
+                .as_ref()?
+                .get("seal.dev/state")
+                .cloned()
+        })
+        .collect();
+    assert!(
+        states.iter().any(|s| s == "decrypt-only"),
+        "older keys should be decrypt-only: {states:?}"
+    );
+    assert!(
+        states.iter().any(|s| s == "active"),
+        "one key must seal: {states:?}"
+    );
+    let new_status = sealed_api.get("new").await?.status.unwrap_or_default();
+    let old_status = sealed_api.get("old").await?.status.unwrap_or_default();
+    assert_ne!(
+        new_status.key_ids, old_status.key_ids,
+        "new seals must use the new key ({second})"
+    );
+    drop(operator);
+    ns.delete().await
+}
