@@ -10,6 +10,7 @@ use kube::runtime::controller::Controller;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use seal_shared::sealed_secret::SealedSecret;
+use tokio::sync::watch;
 use tokio_stream_compat::watch_stream;
 
 use crate::audit::Audit;
@@ -23,21 +24,35 @@ pub struct Context {
     pub keys: Arc<Keys>,
     pub audit: Arc<Audit>,
     pub metrics: Arc<Metrics>,
+    /// True while this replica holds the Lease. Standby replicas keep their watches warm
+    /// but write nothing, so there is one writer and one set of Events.
+    leading: watch::Receiver<bool>,
     backoff: Mutex<HashMap<(String, String), u32>>,
     /// Per SealedSecret: whether its items were last opened with a non-current key.
     stale: Mutex<HashMap<(String, String), bool>>,
 }
 
 impl Context {
-    pub fn new(client: Client, keys: Arc<Keys>, audit: Arc<Audit>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        client: Client,
+        keys: Arc<Keys>,
+        audit: Arc<Audit>,
+        metrics: Arc<Metrics>,
+        leading: watch::Receiver<bool>,
+    ) -> Self {
         Context {
             client,
             keys,
             audit,
             metrics,
+            leading,
             backoff: Mutex::default(),
             stale: Mutex::default(),
         }
+    }
+
+    pub fn is_leading(&self) -> bool {
+        *self.leading.borrow()
     }
 
     pub fn bump_backoff(&self, namespace: &str, name: &str) -> u32 {
@@ -75,10 +90,14 @@ pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
         None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
     };
     let owned = watcher::Config::default().labels(&format!("{MANAGED_BY}={MANAGED_BY_VALUE}"));
+    // A full pass when keys change (items may now open) and when this replica starts leading
+    // (it skipped everything while standing by).
     let key_changes = watch_stream(ctx.keys.subscribe_changes());
+    let leadership = watch_stream(ctx.leading.clone());
+    let triggers = futures::stream::select(key_changes, leadership);
     Controller::new(sealed, watcher::Config::default())
         .owns(secrets, owned)
-        .reconcile_all_on(key_changes)
+        .reconcile_all_on(triggers)
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|_| std::future::ready(()))
@@ -90,7 +109,9 @@ mod tokio_stream_compat {
     use tokio::sync::watch;
 
     /// Turns a watch channel into a stream that yields once per change.
-    pub fn watch_stream(receiver: watch::Receiver<u64>) -> impl Stream<Item = ()> + Send + 'static {
+    pub fn watch_stream<T: Send + Sync + 'static>(
+        receiver: watch::Receiver<T>,
+    ) -> impl Stream<Item = ()> + Send + 'static {
         futures::stream::unfold(receiver, |mut receiver| async move {
             receiver.changed().await.ok()?;
             Some(((), receiver))

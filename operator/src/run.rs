@@ -99,9 +99,9 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         audit: audit.clone(),
         metrics: metrics.clone(),
     };
-    tokio::spawn(duties.run(leading));
+    tokio::spawn(duties.run(leading.clone()));
 
-    let ctx = Arc::new(Context::new(client, keys, audit, metrics));
+    let ctx = Arc::new(Context::new(client, keys, audit, metrics, leading));
     tokio::select! {
         _ = controller::run(ctx, args.watch_namespace.as_deref()) => {
             tracing::info!("shut down");

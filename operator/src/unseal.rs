@@ -14,7 +14,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use seal_shared::sealed_secret::{SealedSecret, unseal_entry};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::audit::AuditRecord;
 use crate::controller::Context;
@@ -32,6 +32,9 @@ struct Refusal {
 }
 
 pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action> {
+    if !ctx.is_leading() {
+        return Ok(Action::await_change());
+    }
     let started = Instant::now();
     let namespace = sealed
         .namespace()
@@ -173,7 +176,7 @@ async fn unseal_and_apply(
 ) -> Result<(bool, Vec<String>), Failed> {
     let name = sealed.name_any();
     let keys = ctx.keys.snapshot();
-    let mut data: BTreeMap<String, Zeroizing<String>> = BTreeMap::new();
+    let mut values: BTreeMap<String, Zeroizing<Vec<u8>>> = BTreeMap::new();
     let mut key_ids: Vec<String> = Vec::new();
     for (key, encoded) in &sealed.spec.encrypted_data {
         let unsealed = unseal_entry(sealed, key, encoded, &keys.ring)
@@ -182,17 +185,15 @@ async fn unseal_and_apply(
         if !key_ids.contains(&id) {
             key_ids.push(id);
         }
-        data.insert(
-            key.clone(),
-            Zeroizing::new(STANDARD.encode(unsealed.value.as_slice())),
-        );
+        values.insert(key.clone(), unsealed.value);
     }
     key_ids.sort();
 
-    let existing = secrets.get_metadata_opt(&name).await?;
+    let existing = secrets.get_opt(&name).await?.map(WipedSecret);
     let uid = sealed.metadata.uid.clone().unwrap_or_default();
     if let Some(existing) = &existing {
         let owned = existing
+            .0
             .owner_references()
             .iter()
             .any(|o| o.controller == Some(true) && o.uid == uid);
@@ -206,8 +207,19 @@ async fn unseal_and_apply(
                 retry: Some(Duration::from_secs(60)),
             }));
         }
+        // Applying an unchanged Secret is not free everywhere: some API server versions
+        // record a new managedFields time on every apply, which would wake our own watch.
+        if owned && up_to_date(&existing.0, sealed, &values) {
+            return Ok((false, key_ids));
+        }
     }
+    drop(existing);
 
+    let data: BTreeMap<String, Zeroizing<String>> = values
+        .iter()
+        .map(|(k, v)| (k.clone(), Zeroizing::new(STANDARD.encode(v.as_slice()))))
+        .collect();
+    drop(values);
     let body = secret_body(sealed, &data)?;
     drop(data);
     // Borrowed, not copied: the only copies of the values left are this zeroizing buffer and
@@ -219,20 +231,66 @@ async fn unseal_and_apply(
             "a serializable Secret body",
         )))?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let applied = match secrets.patch(&name, &params, &Patch::Apply(raw)).await {
-        Ok(applied) => applied,
+    match secrets.patch(&name, &params, &Patch::Apply(raw)).await {
+        Ok(_) => {}
         Err(kube::Error::Api(status))
             if status.code == 422 && status.message.contains("immutable") =>
         {
             // An immutable Secret cannot change in place; it is replaced as a whole.
             secrets.delete(&name, &DeleteParams::default()).await?;
-            secrets.patch(&name, &params, &Patch::Apply(raw)).await?
+            secrets.patch(&name, &params, &Patch::Apply(raw)).await?;
+        }
+        Err(kube::Error::Api(status)) if status.code == 422 => {
+            // The server's validation (for example a typed Secret missing a required key)
+            // will refuse the same content again: wait for the SealedSecret to change.
+            return Err(Failed::Refused(Refusal {
+                reason: "InvalidSpec",
+                message: format!("the API server refused the Secret: {}", status.message),
+                retry: None,
+            }));
         }
         Err(error) => return Err(error.into()),
-    };
-    let changed =
-        existing.and_then(|e| e.metadata.resource_version) != applied.metadata.resource_version;
-    Ok((changed, key_ids))
+    }
+    Ok((true, key_ids))
+}
+
+/// A Secret read back from the API server; its values are wiped when it is dropped.
+struct WipedSecret(Secret);
+
+impl Drop for WipedSecret {
+    fn drop(&mut self) {
+        if let Some(data) = self.0.data.as_mut() {
+            data.values_mut().for_each(|v| v.0.zeroize());
+        }
+    }
+}
+
+/// Whether the Secret already holds exactly what the SealedSecret says.
+fn up_to_date(
+    existing: &Secret,
+    sealed: &SealedSecret,
+    values: &BTreeMap<String, Zeroizing<Vec<u8>>>,
+) -> bool {
+    let template = &sealed.spec.template;
+    let data = existing.data.as_ref();
+    let same_data = data.map_or(values.is_empty(), |d| {
+        d.len() == values.len()
+            && values
+                .iter()
+                .all(|(k, v)| d.get(k).is_some_and(|have| have.0 == v.as_slice()))
+    });
+    // Exact equality: a label or annotation dropped from the template must go from the
+    // Secret too, which only an apply does.
+    let mut labels = template.metadata.labels.clone();
+    labels.insert(MANAGED_BY.into(), MANAGED_BY_VALUE.into());
+    same_data
+        && existing.type_.as_deref() == Some(template.type_.as_deref().unwrap_or("Opaque"))
+        && template
+            .immutable
+            .is_none_or(|i| existing.immutable == Some(i))
+        && existing.metadata.labels.clone().unwrap_or_default() == labels
+        && existing.metadata.annotations.clone().unwrap_or_default()
+            == template.metadata.annotations
 }
 
 /// The Secret as applied. The JSON is wiped after use: it carries the values.

@@ -1,5 +1,6 @@
 //! End-to-end tests against the real kube-apiserver + etcd from `tests/cluster/cluster up`.
 
+mod availability;
 mod operator;
 mod rotation;
 mod smoke;

@@ -9,33 +9,12 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, CustomResourceExt};
-use seal_e2e::operator::{Operator, seal};
+use seal_e2e::operator::{Operator, seal_secret};
 use seal_e2e::{TestNamespace, eventually, wait::install_crd};
-use seal_shared::sealed_secret::{SealedSecret, parse_sealed_secrets};
+use seal_shared::sealed_secret::SealedSecret;
 
 const SENTINEL: &str = "sentinel-5b1d-operator-must-never-print";
 const WAIT: Duration = Duration::from_secs(20);
-
-fn seal_to_cluster(ns: &str, name: &str, items: &[(&str, &str)]) -> Result<SealedSecret> {
-    let dir = tempfile::tempdir()?;
-    let mut text = format!(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels: {{app: shop}}\ntype: kubernetes.io/basic-auth\nstringData:\n"
-    );
-    for (k, v) in items {
-        text.push_str(&format!("  {k}: {v}\n"));
-    }
-    std::fs::write(dir.path().join("s.yaml"), text)?;
-    let out = seal(
-        &["encrypt", "--controller-namespace", ns, "s.yaml"],
-        dir.path(),
-    )?;
-    anyhow::ensure!(
-        out.status.success(),
-        "seal encrypt failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(parse_sealed_secrets(&String::from_utf8(out.stdout)?)?.remove(0))
-}
 
 async fn secret_data(api: &Api<Secret>, name: &str) -> Result<Option<BTreeMap<String, String>>> {
     Ok(api.get_opt(name).await?.map(|s| {
@@ -65,9 +44,10 @@ async fn operator_unseals_follows_repairs_and_refuses() -> Result<()> {
     let secrets = ns.api::<Secret>();
 
     // Seal with the CLI, recipient from the ConfigMap; apply; the Secret appears.
-    let sealed = seal_to_cluster(
+    let sealed = seal_secret(
         &ns.name,
         "db",
+        "kubernetes.io/basic-auth",
         &[("username", "shop"), ("password", SENTINEL), ("extra", "x")],
     )?;
     let created = sealed_api.create(&PostParams::default(), &sealed).await?;
@@ -95,7 +75,12 @@ async fn operator_unseals_follows_repairs_and_refuses() -> Result<()> {
     .await?;
 
     // Update one key and remove another: the Secret follows, including the removal.
-    let fresh = seal_to_cluster(&ns.name, "db", &[("username", "admin")])?;
+    let fresh = seal_secret(
+        &ns.name,
+        "db",
+        "kubernetes.io/basic-auth",
+        &[("username", "admin")],
+    )?;
     let patch = serde_json::json!({"spec": {"encryptedData": {
         "username": fresh.spec.encrypted_data["username"], "extra": null
     }}});
@@ -150,7 +135,7 @@ async fn operator_unseals_follows_repairs_and_refuses() -> Result<()> {
         serde_json::json!({"metadata": {"name": "unmanaged"}, "stringData": {"k": "hand-made"}}),
     )?;
     secrets.create(&PostParams::default(), &mine).await?;
-    let over = seal_to_cluster(&ns.name, "unmanaged", &[("k", "sealed")])?;
+    let over = seal_secret(&ns.name, "unmanaged", "Opaque", &[("k", "sealed")])?;
     sealed_api.create(&PostParams::default(), &over).await?;
     eventually("SecretConflict", WAIT, || async {
         Ok(ready_reason(&sealed_api, "unmanaged")

@@ -7,31 +7,11 @@ use anyhow::Result;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::CustomResourceExt;
 use kube::api::{ListParams, PostParams};
-use seal_e2e::operator::{Operator, seal};
+use seal_e2e::operator::{Operator, seal_secret};
 use seal_e2e::{TestNamespace, eventually, wait::install_crd};
-use seal_shared::sealed_secret::{SealedSecret, parse_sealed_secrets};
+use seal_shared::sealed_secret::SealedSecret;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn seal_one(ns: &str, name: &str) -> Result<SealedSecret> {
-    let dir = tempfile::tempdir()?;
-    std::fs::write(
-        dir.path().join("s.yaml"),
-        format!(
-            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: {ns}}}\nstringData: {{k: {name}-value}}\n"
-        ),
-    )?;
-    let out = seal(
-        &["encrypt", "--controller-namespace", ns, "s.yaml"],
-        dir.path(),
-    )?;
-    anyhow::ensure!(
-        out.status.success(),
-        "seal encrypt failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(parse_sealed_secrets(&String::from_utf8(out.stdout)?)?.remove(0))
-}
 
 async fn recipient(ns: &TestNamespace) -> Result<Option<String>> {
     let map = ns.api::<ConfigMap>().get_opt("seal-public-keys").await?;
@@ -62,12 +42,12 @@ async fn rotation_keeps_old_keys_and_seals_with_the_new_one() -> Result<()> {
     let secrets = ns.api::<Secret>();
 
     let first = eventually("a first key", WAIT, || recipient(&ns)).await?;
-    let old = seal_one(&ns.name, "old")?;
+    let old = seal_secret(&ns.name, "old", "Opaque", &[("k", "old-value")])?;
     let second = eventually("a rotated key", WAIT, || async {
         Ok(recipient(&ns).await?.filter(|r| *r != first))
     })
     .await?;
-    let new = seal_one(&ns.name, "new")?;
+    let new = seal_secret(&ns.name, "new", "Opaque", &[("k", "new-value")])?;
     sealed_api.create(&PostParams::default(), &old).await?;
     sealed_api.create(&PostParams::default(), &new).await?;
     for name in ["old", "new"] {
@@ -110,6 +90,22 @@ async fn rotation_keeps_old_keys_and_seals_with_the_new_one() -> Result<()> {
     assert_ne!(
         new_status.key_ids, old_status.key_ids,
         "new seals must use the new key ({second})"
+    );
+
+    // Every rotation reconciles everything; an unchanged Secret must not be written again.
+    let before = secrets.get("old").await?.metadata.resource_version;
+    let current = recipient(&ns).await?;
+    eventually("another rotation", WAIT, || async {
+        Ok(recipient(&ns)
+            .await?
+            .filter(|r| Some(r) != current.as_ref()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        secrets.get("old").await?.metadata.resource_version,
+        before,
+        "an unchanged Secret was rewritten"
     );
     drop(operator);
     ns.delete().await

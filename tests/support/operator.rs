@@ -114,3 +114,34 @@ pub fn seal(args: &[&str], dir: &std::path::Path) -> Result<std::process::Output
         .env("KUBECONFIG", crate::kubeconfig_path())
         .output()?)
 }
+
+/// Seals a Secret of type `type_` with the `seal` CLI, the recipient read from the operator's ConfigMap in
+/// `namespace`, and returns the SealedSecret.
+pub fn seal_secret(
+    namespace: &str,
+    name: &str,
+    type_: &str,
+    items: &[(&str, &str)],
+) -> Result<seal_shared::sealed_secret::SealedSecret> {
+    let dir = tempfile::tempdir()?;
+    let mut text = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {namespace}\n  labels: {{app: shop}}\ntype: {type_}\nstringData:\n"
+    );
+    for (k, v) in items {
+        text.push_str(&format!("  {k}: {v}\n"));
+    }
+    std::fs::write(dir.path().join("s.yaml"), text)?;
+    let out = seal(
+        &["encrypt", "--controller-namespace", namespace, "s.yaml"],
+        dir.path(),
+    )?;
+    anyhow::ensure!(
+        out.status.success(),
+        "seal encrypt failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(
+        seal_shared::sealed_secret::parse_sealed_secrets(&String::from_utf8(out.stdout)?)?
+            .remove(0),
+    )
+}
