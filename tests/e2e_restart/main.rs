@@ -1,0 +1,142 @@
+//! Restarts mid-run: the operator, then the API server itself. Everything converges and no
+//! key is lost. The only test in its binary, because it stops the shared API server.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use k8s_openapi::api::core::v1::Secret;
+use kube::CustomResourceExt;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use seal_e2e::operator::{Operator, seal_secret};
+use seal_e2e::{TestNamespace, eventually, wait::install_crd};
+use seal_shared::sealed_secret::SealedSecret;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn value(secrets: &kube::Api<Secret>, name: &str) -> Result<Option<String>> {
+    Ok(secrets
+        .get_opt(name)
+        .await?
+        .and_then(|s| s.data)
+        .and_then(|d| {
+            d.get("k")
+                .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+        }))
+}
+
+async fn key_ids(ns: &TestNamespace) -> Result<BTreeMap<String, String>> {
+    let keys = ns
+        .api::<Secret>()
+        .list(&ListParams::default().labels("seal.dev/key=true"))
+        .await?;
+    Ok(keys
+        .items
+        .into_iter()
+        .map(|s| {
+            (
+                s.metadata.name.clone().unwrap_or_default(),
+                s.metadata.uid.unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+fn restart_apiserver() -> Result<()> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/cluster");
+    let status = std::process::Command::new(script)
+        .arg("restart-apiserver")
+        .status()?;
+    anyhow::ensure!(
+        status.success(),
+        "tests/cluster/cluster restart-apiserver failed"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn operator_and_api_server_restarts_converge_without_losing_keys() -> Result<()> {
+    let ns = TestNamespace::create("restart").await?;
+    install_crd(&ns.client, &SealedSecret::crd()).await?;
+    let sealed = ns.api::<SealedSecret>();
+    let secrets = ns.api::<Secret>();
+    let drift = serde_json::json!({"data": {"k": "ZHJpZnQ="}});
+
+    let mut operator = Operator::start(&ns.name, &["--identity=first"])?;
+    operator.wait_ready().await?;
+    let keys = key_ids(&ns).await?;
+    sealed
+        .create(
+            &PostParams::default(),
+            &seal_secret(&ns.name, "one", "Opaque", &[("k", "1")])?,
+        )
+        .await?;
+    eventually("Secret one", WAIT, || async {
+        Ok(value(&secrets, "one").await?.filter(|v| v == "1"))
+    })
+    .await?;
+
+    // The operator stops; meanwhile a Secret drifts and a new SealedSecret arrives.
+    operator.stop();
+    secrets
+        .patch("one", &PatchParams::default(), &Patch::Merge(&drift))
+        .await?;
+    sealed
+        .create(
+            &PostParams::default(),
+            &seal_secret(&ns.name, "two", "Opaque", &[("k", "2")])?,
+        )
+        .await?;
+    // A restarted process gets a new identity; it waits out the old Lease, as a new pod would.
+    let operator = Operator::start(&ns.name, &["--identity=second"])?;
+    operator.wait_ready().await?;
+    eventually("drift repaired after the restart", WAIT, || async {
+        Ok(value(&secrets, "one").await?.filter(|v| v == "1"))
+    })
+    .await?;
+    eventually("Secret two after the restart", WAIT, || async {
+        Ok(value(&secrets, "two").await?.filter(|v| v == "2"))
+    })
+    .await?;
+    assert_eq!(
+        key_ids(&ns).await?,
+        keys,
+        "an operator restart changed the keys"
+    );
+
+    // The API server restarts under the running operator.
+    restart_apiserver()?;
+    let ns_client = seal_e2e::client().await?;
+    let sealed: kube::Api<SealedSecret> = kube::Api::namespaced(ns_client.clone(), &ns.name);
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(ns_client, &ns.name);
+    sealed
+        .create(
+            &PostParams::default(),
+            &seal_secret(&ns.name, "three", "Opaque", &[("k", "3")])?,
+        )
+        .await?;
+    eventually(
+        "Secret three after the API server restart",
+        WAIT,
+        || async { Ok(value(&secrets, "three").await?.filter(|v| v == "3")) },
+    )
+    .await?;
+    secrets
+        .patch("two", &PatchParams::default(), &Patch::Merge(&drift))
+        .await?;
+    eventually(
+        "drift repaired after the API server restart",
+        WAIT,
+        || async { Ok(value(&secrets, "two").await?.filter(|v| v == "2")) },
+    )
+    .await?;
+    assert_eq!(
+        key_ids(&ns).await?,
+        keys,
+        "an API server restart changed the keys"
+    );
+    assert_eq!(operator.get(operator.http_port, "/readyz").await?.0, 200);
+    drop(operator);
+    ns.delete().await
+}
