@@ -3,11 +3,14 @@
 //! key ids, never values.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::{Client, Resource, ResourceExt};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Client, Resource};
 use seal_shared::sealed_secret::SealedSecret;
 use serde::Serialize;
 
@@ -32,20 +35,67 @@ pub struct AuditRecord<'a> {
     pub message: &'a str,
 }
 
+/// Publishes Events directly. kube's `Recorder` keeps every Event for six minutes to merge
+/// repeats into series, and scans that cache on each publish; with thousands of
+/// SealedSecrets that costs memory and time, and seal emits an Event only when something
+/// happened (a Secret written, a failure), so there is little to merge.
 pub struct Audit {
-    recorder: Recorder,
+    client: Client,
+    instance: String,
     namespace: String,
 }
 
+pub const REPORTING_CONTROLLER: &str = "seal.dev/seal-operator";
+
 impl Audit {
-    pub fn new(client: Client, namespace: &str, instance: Option<String>) -> Audit {
-        let reporter = Reporter {
-            controller: "seal-operator".into(),
-            instance,
-        };
+    pub fn new(client: Client, namespace: &str, instance: String) -> Audit {
         Audit {
-            recorder: Recorder::new(client, reporter),
+            client,
+            instance,
             namespace: namespace.to_owned(),
+        }
+    }
+
+    async fn publish(
+        &self,
+        regarding: ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let namespace = regarding
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        // Unique per Event, as kube's own recorder names them: object name, then a suffix.
+        static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+        let mut base = regarding.name.clone().unwrap_or_else(|| "seal".into());
+        base.truncate(220);
+        let now = Timestamp::now();
+        let name = format!(
+            "{base}.{:x}{:04x}",
+            now.as_nanosecond(),
+            SEQUENCE.fetch_add(1, Ordering::Relaxed) & 0xffff
+        );
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(name),
+                ..ObjectMeta::default()
+            },
+            event_time: Some(MicroTime(now)),
+            type_: Some(if warning { "Warning" } else { "Normal" }.into()),
+            reason: Some(reason.into()),
+            action: Some(action.into()),
+            note: Some(note),
+            regarding: Some(regarding),
+            reporting_controller: Some(REPORTING_CONTROLLER.into()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Event::default()
+        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        if let Err(error) = api.create(&PostParams::default(), &event).await {
+            tracing::warn!(%error, reason, "could not publish Event");
         }
     }
 
@@ -67,20 +117,8 @@ impl Audit {
         action: &str,
         note: String,
     ) {
-        let event = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.to_owned(),
-            note: Some(note),
-            action: action.to_owned(),
-            secondary: None,
-        };
-        if let Err(error) = self.recorder.publish(&event, &sealed.object_ref(&())).await {
-            tracing::warn!(%error, sealed_secret = %sealed.name_any(), "could not publish Event");
-        }
+        self.publish(sealed.object_ref(&()), warning, reason, action, note)
+            .await;
     }
 
     pub async fn key_generated(&self, info: &KeyInfo, due: &Due) {
@@ -111,15 +149,7 @@ impl Audit {
             namespace: Some(self.namespace.clone()),
             ..ObjectReference::default()
         };
-        let event = Event {
-            type_: EventType::Normal,
-            reason: reason.into(),
-            note: Some(note),
-            action: "GenerateKey".into(),
-            secondary: None,
-        };
-        if let Err(error) = self.recorder.publish(&event, &reference).await {
-            tracing::warn!(%error, "could not publish key Event");
-        }
+        self.publish(reference, false, reason, "GenerateKey", note)
+            .await;
     }
 }

@@ -6,18 +6,32 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::controller::Controller;
-use kube::runtime::watcher;
-use kube::{Api, Client};
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Api, Client, ResourceExt};
 use seal_shared::sealed_secret::SealedSecret;
 use tokio::sync::watch;
 use tokio_stream_compat::watch_stream;
 
 use crate::audit::Audit;
 use crate::keys::Keys;
-use crate::labels::{MANAGED_BY, MANAGED_BY_VALUE};
+use crate::labels::{ADOPT, MANAGED_BY, MANAGED_BY_VALUE};
 use crate::metrics::Metrics;
 use crate::unseal::{error_policy, reconcile};
+
+/// What a reconcile acts on: the spec (through the generation) and the adopt annotation.
+fn desired_state(object: &SealedSecret) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    object.metadata.generation.hash(&mut hasher);
+    object.annotations().get(ADOPT).hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// How many SealedSecrets are reconciled at once.
+const RECONCILE_CONCURRENCY: u16 = 16;
 
 pub struct Context {
     pub client: Client,
@@ -82,7 +96,7 @@ impl Context {
 
 /// Runs the controller until a shutdown signal; in-flight reconciles finish first.
 pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
-    let (sealed, secrets): (Api<SealedSecret>, Api<Secret>) = match watch_namespace {
+    let (sealed_api, secrets): (Api<SealedSecret>, Api<Secret>) = match watch_namespace {
         Some(ns) => (
             Api::namespaced(ctx.client.clone(), ns),
             Api::namespaced(ctx.client.clone(), ns),
@@ -95,7 +109,24 @@ pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
     let key_changes = watch_stream(ctx.keys.subscribe_changes());
     let leadership = watch_stream(ctx.leading.clone());
     let triggers = futures::stream::select(key_changes, leadership);
-    Controller::new(sealed, watcher::Config::default())
+    // Bounded concurrency keeps memory flat when thousands of objects need work at once
+    // (start-up, a key change): unbounded, every reconcile's buffers and requests pile up.
+    // The cache keeps every SealedSecret; managedFields and kubectl's last-applied copy are
+    // most of an object's size and the reconciler reads neither.
+    let (reader, writer) = reflector::store();
+    let sealed = watcher::watcher(sealed_api, watcher::Config::default())
+        .default_backoff()
+        .modify(|object: &mut SealedSecret| {
+            object.managed_fields_mut().clear();
+            object.annotations_mut().remove(LAST_APPLIED);
+        })
+        .reflect(writer)
+        .touched_objects()
+        // Our own status writes change neither; without this filter each one would wake
+        // the reconciler again.
+        .predicate_filter(desired_state, Default::default());
+    Controller::for_stream(sealed, reader)
+        .with_config(controller::Config::default().concurrency(RECONCILE_CONCURRENCY))
         .owns(secrets, owned)
         .reconcile_all_on(triggers)
         .shutdown_on_signal()

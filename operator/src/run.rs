@@ -73,11 +73,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
 
     let keys = Arc::new(Keys::default());
     let metrics = Arc::new(Metrics::default());
-    let audit = Arc::new(Audit::new(
-        client.clone(),
-        &namespace,
-        Some(identity.clone()),
-    ));
+    let audit = Arc::new(Audit::new(client.clone(), &namespace, identity.clone()));
 
     tokio::spawn(keys::follow(
         client.clone(),

@@ -70,6 +70,10 @@ impl Operator {
         })
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub async fn get(&self, port: u16, path: &str) -> Result<(u16, String)> {
         let url = format!("http://127.0.0.1:{port}{path}");
         let output = tokio::process::Command::new("curl")

@@ -1,0 +1,181 @@
+//! seal-operator on the local API server: time from applying a SealedSecret to its Secret
+//! existing (p50/p99), time for 10,000 SealedSecrets to converge, RSS with 10,000
+//! SealedSecrets plus 10,000 unrelated Secrets, and start-to-ready time. Prints its figures.
+//!
+//! Needs `tests/cluster/cluster up` and a release build of seal-operator.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::CustomResourceExt;
+use kube::api::{ListParams, PostParams};
+use seal_e2e::operator::Operator;
+use seal_e2e::{TestNamespace, eventually, wait::install_crd};
+use seal_shared::Scope;
+use seal_shared::keys::SealRecipient;
+use seal_shared::manifest::PlainSecret;
+use seal_shared::sealed_secret::{SealRequest, SealedSecret, seal_secret};
+use zeroize::Zeroizing;
+
+const MANY: usize = 10_000;
+const LATENCY_SAMPLES: usize = 200;
+const CONCURRENCY: usize = 64;
+
+fn sealed(namespace: &str, name: &str, recipient: &SealRecipient) -> Result<SealedSecret> {
+    let secret = PlainSecret {
+        name: Some(name.into()),
+        namespace: Some(namespace.into()),
+        type_: None,
+        labels: Default::default(),
+        annotations: Default::default(),
+        immutable: None,
+        data: [(
+            "password".to_owned(),
+            Zeroizing::new(format!("value-of-{name}").into_bytes()),
+        )]
+        .into(),
+    };
+    let request = SealRequest {
+        secret: &secret,
+        namespace: Some(namespace),
+        name,
+        scope: Scope::Strict,
+        recipients: std::slice::from_ref(recipient),
+    };
+    Ok(seal_secret(&request)?)
+}
+
+fn rss_kib(pid: u32, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .context("no such field")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("no value")?
+        .parse()?)
+}
+
+async fn managed_count(secrets: &kube::Api<Secret>) -> Result<usize> {
+    let list = secrets
+        .list_metadata(&ListParams::default().labels("seal.dev/managed-by=seal-operator"))
+        .await?;
+    Ok(list.items.len())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let ns = TestNamespace::create("bench").await?;
+    install_crd(&ns.client, &SealedSecret::crd()).await?;
+    let secrets = ns.api::<Secret>();
+    let sealed_api = ns.api::<SealedSecret>();
+
+    // Start-up: the first start generates a key; a restart finds it.
+    let started = Instant::now();
+    let operator = Operator::start(&ns.name, &["--leader-election=false"])?;
+    operator.wait_ready().await?;
+    let first_ready = started.elapsed();
+    drop(operator);
+    let started = Instant::now();
+    let operator = Operator::start(&ns.name, &["--leader-election=false"])?;
+    operator.wait_ready().await?;
+    let ready = started.elapsed();
+    let pid = operator.pid();
+    let keys: serde_json::Value =
+        serde_json::from_str(&operator.get(operator.http_port, "/v1/keys").await?.1)?;
+    let recipient: SealRecipient = keys["recipient"]
+        .as_str()
+        .context("no recipient")?
+        .parse()?;
+
+    // 10,000 unrelated Secrets, which the operator must not cache.
+    let unrelated_start = Instant::now();
+    futures::stream::iter(0..MANY)
+        .map(|i| {
+            let secrets = secrets.clone();
+            async move {
+                let s: Secret = serde_json::from_value(serde_json::json!({"metadata": {"name": format!("unrelated-{i}")}, "stringData": {"k": "v"}}))?;
+                secrets.create(&PostParams::default(), &s).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    eprintln!(
+        "created {MANY} unrelated Secrets in {:.1?}",
+        unrelated_start.elapsed()
+    );
+
+    // Latency: one at a time, apply then poll for the Secret.
+    let mut latencies = Vec::with_capacity(LATENCY_SAMPLES);
+    for i in 0..LATENCY_SAMPLES {
+        let name = format!("latency-{i}");
+        let object = sealed(&ns.name, &name, &recipient)?;
+        let start = Instant::now();
+        sealed_api.create(&PostParams::default(), &object).await?;
+        eventually("the Secret", Duration::from_secs(10), || async {
+            Ok(secrets.get_metadata_opt(&name).await?.map(|_| ()))
+        })
+        .await?;
+        latencies.push(start.elapsed());
+    }
+    latencies.sort();
+
+    // Throughput: 10,000 SealedSecrets applied as fast as the API server takes them.
+    let objects = (0..MANY)
+        .map(|i| sealed(&ns.name, &format!("many-{i}"), &recipient))
+        .collect::<Result<Vec<_>>>()?;
+    let start = Instant::now();
+    futures::stream::iter(objects)
+        .map(|object| {
+            let api = sealed_api.clone();
+            async move {
+                api.create(&PostParams::default(), &object)
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let applied = start.elapsed();
+    let expected = MANY + LATENCY_SAMPLES;
+    eventually("10,000 Secrets", Duration::from_secs(600), || async {
+        Ok((managed_count(&secrets).await? >= expected).then_some(()))
+    })
+    .await?;
+    let converged = start.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss = rss_kib(pid, "VmRSS:")?;
+    let hwm = rss_kib(pid, "VmHWM:")?;
+
+    println!("seal-operator on kube-apiserver v1.20.2 (local, loopback):");
+    println!("  start to ready (first start, generates a key): {first_ready:.0?}");
+    println!("  start to ready (restart, key exists):          {ready:.0?}   (target <= 1 s)");
+    println!(
+        "  apply -> Secret exists, {LATENCY_SAMPLES} samples:         p50 {:.1?}  p99 {:.1?}  max {:.1?}   (target p99 <= 200 ms)",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies[latencies.len() - 1]
+    );
+    println!(
+        "  {MANY} SealedSecrets: all applied in {applied:.1?}, all Secrets present after {converged:.1?}   (target <= 60 s)"
+    );
+    println!(
+        "  RSS with {} SealedSecrets + {MANY} unrelated Secrets: {:.1} MiB (peak {:.1} MiB)   (target <= 40 MB)",
+        expected,
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    drop(operator);
+    ns.delete().await
+}
