@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -31,7 +32,7 @@ fn desired_state(object: &SealedSecret) -> Option<u64> {
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// How many SealedSecrets are reconciled at once.
-const RECONCILE_CONCURRENCY: u16 = 16;
+const RECONCILE_CONCURRENCY: u16 = 48;
 
 pub struct Context {
     pub client: Client,
@@ -96,13 +97,14 @@ impl Context {
 
 /// Runs the controller until a shutdown signal; in-flight reconciles finish first.
 pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
-    let (sealed_api, secrets): (Api<SealedSecret>, Api<Secret>) = match watch_namespace {
-        Some(ns) => (
-            Api::namespaced(ctx.client.clone(), ns),
-            Api::namespaced(ctx.client.clone(), ns),
-        ),
-        None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
-    };
+    let (sealed_api, secrets): (Api<SealedSecret>, Api<PartialObjectMeta<Secret>>) =
+        match watch_namespace {
+            Some(ns) => (
+                Api::namespaced(ctx.client.clone(), ns),
+                Api::namespaced(ctx.client.clone(), ns),
+            ),
+            None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
+        };
     let owned = watcher::Config::default().labels(&format!("{MANAGED_BY}={MANAGED_BY_VALUE}"));
     // A full pass when keys change (items may now open) and when this replica starts leading
     // (it skipped everything while standing by).
@@ -127,7 +129,13 @@ pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
         .predicate_filter(desired_state, Default::default());
     Controller::for_stream(sealed, reader)
         .with_config(controller::Config::default().concurrency(RECONCILE_CONCURRENCY))
-        .owns(secrets, owned)
+        // Metadata only: owner references are all a trigger needs, and no Secret values pass
+        // through this watch.
+        .owns_stream(
+            watcher::watcher(secrets, owned)
+                .default_backoff()
+                .touched_objects(),
+        )
         .reconcile_all_on(triggers)
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
