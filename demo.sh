@@ -27,9 +27,9 @@ bin=target/debug
 work=$(mktemp -d)
 trap 'kill $(cat "$work/operator.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-say "installing the SealedSecret CRD (deploy/crd.yaml)"
+say "installing the SealedSecret CRD (charts/seal-operator/crds/sealedsecrets.seal.dev.yaml)"
 kube PATCH "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/sealedsecrets.seal.dev?fieldManager=seal-demo&force=true" \
-    application/apply-patch+yaml deploy/crd.yaml >/dev/null
+    application/apply-patch+yaml charts/seal-operator/crds/sealedsecrets.seal.dev.yaml >/dev/null
 for ns in seal-system demo; do
     printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"%s"}}' "$ns" >"$work/ns.json"
     kube PATCH "/api/v1/namespaces/$ns?fieldManager=seal-demo" application/apply-patch+yaml "$work/ns.json" >/dev/null

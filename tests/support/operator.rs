@@ -39,6 +39,15 @@ pub struct Operator {
 
 impl Operator {
     pub fn start(namespace: &str, extra: &[&str]) -> Result<Operator> {
+        Operator::start_with_kubeconfig(namespace, &crate::kubeconfig_path(), extra)
+    }
+
+    /// Starts the operator with its own credentials, for example a ServiceAccount's token.
+    pub fn start_with_kubeconfig(
+        namespace: &str,
+        kubeconfig: &std::path::Path,
+        extra: &[&str],
+    ) -> Result<Operator> {
         let dir = tempfile::tempdir()?;
         let (http_port, metrics_port) = (free_port()?, free_port()?);
         let stdout = dir.path().join("audit.log");
@@ -55,7 +64,7 @@ impl Operator {
             .arg(format!("--http-addr=127.0.0.1:{http_port}"))
             .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
             .args(extra)
-            .env("KUBECONFIG", crate::kubeconfig_path())
+            .env("KUBECONFIG", kubeconfig)
             .env("SEAL_LOG", "debug")
             .stdout(Stdio::from(std::fs::File::create(&stdout)?))
             .stderr(Stdio::from(std::fs::File::create(&stderr)?))
