@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{completion, decrypt, encrypt, keygen, keys};
+use crate::commands::{completion, decrypt, encrypt, keygen, keys, rotate};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,5 +28,6 @@ pub enum Command {
     Decrypt(decrypt::Args),
     Keygen(keygen::Args),
     Keys(keys::Args),
+    Rotate(rotate::Args),
     Completion(completion::Args),
 }

@@ -11,21 +11,54 @@ use crate::failure::{Failure, Result};
 pub const CONFIGMAP: &str = "seal-public-keys";
 pub const DEFAULT_CONTROLLER_NAMESPACE: &str = "seal-system";
 
-/// The ConfigMap's data, fetched with the user's kubeconfig.
-pub fn public_keys(namespace: &str) -> Result<std::collections::BTreeMap<String, String>> {
+fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::io("cannot start the Kubernetes client", e))?;
-    runtime.block_on(async {
-        let client = Client::try_default().await.map_err(|e| {
-            Failure::new(format!("cannot reach a cluster to fetch its public key: {e}"))
-                .hint("pass -r age1... or -R recipients.txt, or set KUBECONFIG to the cluster running seal-operator")
+    runtime.block_on(future)
+}
+
+async fn client() -> Result<Client> {
+    Client::try_default().await.map_err(|e| {
+        Failure::new(format!("cannot reach a cluster: {e}"))
+            .hint("set KUBECONFIG to the cluster running seal-operator (or, to seal offline, pass -r age1... or -R recipients.txt)")
+    })
+}
+
+/// Asks the operator's leader for a new sealing key; returns the request's time.
+pub fn request_rotation(namespace: &str) -> Result<String> {
+    block_on(async {
+        let api: Api<ConfigMap> = Api::namespaced(client().await?, namespace);
+        let at = jiff::Timestamp::now().to_string();
+        let patch =
+            serde_json::json!({"metadata": {"annotations": {"seal.dev/rotate-requested-at": at}}});
+        api.patch(
+            CONFIGMAP,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|e| {
+            Failure::new(format!(
+                "cannot annotate ConfigMap {namespace}/{CONFIGMAP}: {e}"
+            ))
+            .hint("is seal-operator installed there, and may you patch that ConfigMap?")
         })?;
+        Ok(at)
+    })
+}
+
+/// The ConfigMap's data, fetched with the user's kubeconfig.
+pub fn public_keys(namespace: &str) -> Result<std::collections::BTreeMap<String, String>> {
+    block_on(async {
+        let client = client().await?;
         let api: Api<ConfigMap> = Api::namespaced(client, namespace);
         let map = api.get_opt(CONFIGMAP).await.map_err(|e| {
-            Failure::new(format!("cannot read ConfigMap {namespace}/{CONFIGMAP}: {e}"))
-                .hint("is seal-operator installed? pass --controller-namespace if it runs elsewhere")
+            Failure::new(format!(
+                "cannot read ConfigMap {namespace}/{CONFIGMAP}: {e}"
+            ))
+            .hint("is seal-operator installed? pass --controller-namespace if it runs elsewhere")
         })?;
         map.and_then(|m| m.data).ok_or_else(|| {
             Failure::new(format!("ConfigMap {namespace}/{CONFIGMAP} does not exist"))

@@ -110,3 +110,41 @@ async fn rotation_keeps_old_keys_and_seals_with_the_new_one() -> Result<()> {
     drop(operator);
     ns.delete().await
 }
+
+#[tokio::test]
+async fn seal_rotate_asks_for_a_key_and_sigterm_stops_cleanly() -> Result<()> {
+    let ns = TestNamespace::create("manual-rotation").await?;
+    install_crd(&ns.client, &SealedSecret::crd()).await?;
+    let mut operator = Operator::start(&ns.name, &["--key-rotation-period=0"])?;
+    operator.wait_ready().await?;
+    let first = eventually("a first key", WAIT, || recipient(&ns)).await?;
+
+    let dir = tempfile::tempdir()?;
+    let out =
+        seal_e2e::operator::seal(&["rotate", "--controller-namespace", &ns.name], dir.path())?;
+    assert!(
+        out.status.success(),
+        "seal rotate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = eventually("the requested key", WAIT, || async {
+        Ok(recipient(&ns).await?.filter(|r| *r != first))
+    })
+    .await?;
+    let keys = key_secrets(&ns).await?;
+    assert_eq!(keys.len(), 2, "one request, one new key");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        recipient(&ns).await?,
+        Some(second),
+        "a spent request must not rotate again"
+    );
+    assert_eq!(key_secrets(&ns).await?.len(), 2);
+
+    let status = operator.terminate(Duration::from_secs(10))?;
+    assert!(
+        status.success(),
+        "SIGTERM should end the operator cleanly, got {status}"
+    );
+    ns.delete().await
+}

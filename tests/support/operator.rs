@@ -107,6 +107,29 @@ impl Operator {
         format!("{}\n{}", read(&self.stdout), read(&self.stderr))
     }
 
+    /// Sends SIGTERM and waits for the process to end on its own.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        anyhow::ensure!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()?
+                .success(),
+            "kill -TERM failed"
+        );
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the operator did not stop within {timeout:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -3,6 +3,7 @@ pub mod decrypt;
 pub mod encrypt;
 pub mod keygen;
 pub mod keys;
+pub mod rotate;
 
 use crate::cli::{Cli, Command};
 use crate::failure::Result;
@@ -13,6 +14,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Decrypt(args) => decrypt::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Rotate(args) => rotate::run(args),
         Command::Completion(args) => completion::run(args),
     }
 }
