@@ -8,8 +8,8 @@ use seal_shared::SealRecipient;
 
 use crate::failure::{Failure, Result};
 
-pub const CONFIGMAP: &str = "seal-public-keys";
-pub const DEFAULT_CONTROLLER_NAMESPACE: &str = "seal-system";
+pub use seal_shared::public_keys::DEFAULT_CONTROLLER_NAMESPACE;
+use seal_shared::public_keys::{CONFIGMAP, RECIPIENT_KEY, ROTATE_REQUESTED};
 
 fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -31,8 +31,7 @@ pub fn request_rotation(namespace: &str) -> Result<String> {
     block_on(async {
         let api: Api<ConfigMap> = Api::namespaced(client().await?, namespace);
         let at = jiff::Timestamp::now().to_string();
-        let patch =
-            serde_json::json!({"metadata": {"annotations": {"seal.dev/rotate-requested-at": at}}});
+        let patch = serde_json::json!({"metadata": {"annotations": {ROTATE_REQUESTED: at}}});
         api.patch(
             CONFIGMAP,
             &kube::api::PatchParams::default(),
@@ -71,7 +70,7 @@ pub fn public_keys(namespace: &str) -> Result<std::collections::BTreeMap<String,
 pub fn sealing_recipient(namespace: &str) -> Result<SealRecipient> {
     let data = public_keys(namespace)?;
     let recipient = data
-        .get("recipient")
+        .get(RECIPIENT_KEY)
         .filter(|r| !r.is_empty())
         .ok_or_else(|| {
             Failure::new(format!(

@@ -44,7 +44,7 @@ async fn public_keys(State(keys): State<Arc<Keys>>) -> impl IntoResponse {
     let set = keys.snapshot();
     let body = serde_json::json!({
         "recipient": set.current().map(|k| k.recipient.clone()),
-        "keys": set.infos,
+        "keys": crate::publish::published(&set),
     });
     (
         [(header::CONTENT_TYPE, "application/json")],

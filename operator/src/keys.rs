@@ -14,15 +14,13 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
 use seal_shared::keys::{KeyId, KeyRing, SealIdentity};
-use serde::Serialize;
 use tokio::sync::watch;
 use zeroize::Zeroize;
 
 use crate::labels::{FIELD_MANAGER, KEY_CREATED, KEY_ID, KEY_LABEL, KEY_SECRET_TYPE, KEY_STATE};
 
 /// Whether a key seals new values or only opens old ones.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyState {
     Active,
     DecryptOnly,
@@ -38,14 +36,12 @@ impl KeyState {
 }
 
 /// Public facts about one key, as published.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct KeyInfo {
     pub id: String,
     pub recipient: String,
     pub created: Timestamp,
     pub state: KeyState,
-    #[serde(skip)]
     pub secret_name: String,
 }
 

@@ -16,12 +16,7 @@ pub const KEY_SECRET_TYPE: &str = "seal.dev/age-key";
 /// not create. Without it such a Secret is never overwritten.
 pub const ADOPT: &str = "seal.dev/adopt-existing-secret";
 
-/// Annotation on the public-key ConfigMap that asks the leader for a new sealing key now.
-/// Its value is an RFC 3339 time; a request newer than the current key triggers rotation.
-pub const ROTATE_REQUESTED: &str = "seal.dev/rotate-requested-at";
-
-/// The public-key ConfigMap's name in the operator's namespace.
-pub const PUBLIC_KEYS_CONFIGMAP: &str = "seal-public-keys";
+pub use seal_shared::public_keys::{CONFIGMAP as PUBLIC_KEYS_CONFIGMAP, ROTATE_REQUESTED};
 
 /// The field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "seal-operator";

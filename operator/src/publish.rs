@@ -5,6 +5,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 
+use seal_shared::public_keys::{KEYS_KEY, PublishedKey, RECIPIENT_KEY, RECIPIENTS_FILE_KEY};
+
 use crate::keys::KeySet;
 use crate::labels::{FIELD_MANAGER, PUBLIC_KEYS_CONFIGMAP};
 
@@ -30,12 +32,25 @@ pub fn data(set: &KeySet) -> serde_json::Value {
             )
         })
         .unwrap_or_default();
-    let keys = serde_json::to_string_pretty(&set.infos).unwrap_or_else(|_| "[]".into());
-    serde_json::json!({
-        "recipient": recipient,
-        "recipients.txt": recipients_txt,
-        "keys.json": keys,
-    })
+    let keys = serde_json::to_string_pretty(&published(set)).unwrap_or_else(|_| "[]".into());
+    let mut data = serde_json::Map::new();
+    data.insert(RECIPIENT_KEY.into(), recipient.into());
+    data.insert(RECIPIENTS_FILE_KEY.into(), recipients_txt.into());
+    data.insert(KEYS_KEY.into(), keys.into());
+    serde_json::Value::Object(data)
+}
+
+/// The keys in their published shape, oldest first (as `GET /v1/keys` also serves them).
+pub fn published(set: &KeySet) -> Vec<PublishedKey> {
+    set.infos
+        .iter()
+        .map(|k| PublishedKey {
+            id: k.id.clone(),
+            recipient: k.recipient.clone(),
+            created: k.created.to_string(),
+            state: k.state.as_str().to_owned(),
+        })
+        .collect()
 }
 
 pub async fn apply(client: &Client, namespace: &str, set: &KeySet) -> kube::Result<()> {

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod limits;
 pub mod manifest;
 pub mod names;
+pub mod public_keys;
 pub mod scope;
 pub mod sealed_secret;
 pub mod yaml;

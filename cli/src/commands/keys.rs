@@ -1,3 +1,5 @@
+use seal_shared::public_keys::{KEYS_KEY, PublishedKey, RECIPIENT_KEY};
+
 use crate::cluster::{DEFAULT_CONTROLLER_NAMESPACE, public_keys};
 use crate::failure::{Failure, Result};
 use crate::files::write_stdout;
@@ -17,22 +19,14 @@ pub struct Args {
     recipient: bool,
 }
 
-#[derive(serde::Deserialize)]
-struct KeyInfo {
-    id: String,
-    recipient: String,
-    created: String,
-    state: String,
-}
-
 pub fn run(args: Args) -> Result<()> {
     let data = public_keys(&args.controller_namespace)?;
     if args.recipient {
-        let recipient = data.get("recipient").cloned().unwrap_or_default();
+        let recipient = data.get(RECIPIENT_KEY).cloned().unwrap_or_default();
         return write_stdout(format!("{recipient}\n").as_bytes());
     }
-    let keys: Vec<KeyInfo> = serde_json::from_str(
-        data.get("keys.json").map(String::as_str).unwrap_or("[]"),
+    let keys: Vec<PublishedKey> = serde_json::from_str(
+        data.get(KEYS_KEY).map(String::as_str).unwrap_or("[]"),
     )
     .map_err(|e| {
         Failure::new(format!(
