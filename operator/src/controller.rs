@@ -1,13 +1,15 @@
 //! Wires the watches to the reconciler: SealedSecrets, the Secrets they own (by label, not
 //! every Secret in the cluster), and a full pass whenever the key set changes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use seal_shared::sealed_secret::SealedSecret;
@@ -21,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::unseal::{error_policy, reconcile};
 
 /// What a reconcile acts on: the spec (through the generation) and the adopt annotation.
-fn desired_state(object: &SealedSecret) -> Option<u64> {
+fn desired_state(object: &CachedSealedSecret) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     object.metadata.generation.hash(&mut hasher);
@@ -29,7 +31,21 @@ fn desired_state(object: &SealedSecret) -> Option<u64> {
     Some(hasher.finish())
 }
 
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// Trims a SealedSecret's metadata before it enters the cache, which holds every
+/// SealedSecret for the life of the process. The reconciler needs from the cache only what
+/// names the object, what tells whether it changed, and the adopt annotation; managedFields
+/// and kubectl's last-applied copy alone are often most of an object's size.
+fn keep_what_reconcile_reads(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    meta.labels = None;
+    meta.finalizers = None;
+    meta.owner_references = None;
+    meta.creation_timestamp = None;
+    meta.generate_name = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.retain(|key, _| key == ADOPT);
+    }
+}
 
 /// How many SealedSecrets are reconciled at once.
 const RECONCILE_CONCURRENCY: u16 = 48;
@@ -43,8 +59,8 @@ pub struct Context {
     /// but write nothing, so there is one writer and one set of Events.
     leading: watch::Receiver<bool>,
     backoff: Mutex<HashMap<(String, String), u32>>,
-    /// Per SealedSecret: whether its items were last opened with a non-current key.
-    stale: Mutex<HashMap<(String, String), bool>>,
+    /// The SealedSecrets whose items were last opened with a non-current key.
+    stale: Mutex<HashSet<(String, String)>>,
 }
 
 impl Context {
@@ -84,20 +100,60 @@ impl Context {
         map.remove(&(namespace.to_owned(), name.to_owned()));
     }
 
+    /// Records whether a SealedSecret's items were opened with a non-current key, and
+    /// publishes how many such SealedSecrets still exist.
     pub fn note_key_use(&self, namespace: &str, name: &str, key_ids: &[String]) {
         let keys = self.keys.snapshot();
         let current = keys.current().map(|k| k.id.as_str());
         let stale = key_ids.iter().any(|id| Some(id.as_str()) != current);
-        let mut map = self.stale.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert((namespace.to_owned(), name.to_owned()), stale);
-        let count = map.values().filter(|s| **s).count();
-        self.metrics.stale_key_sealed.set(count as i64);
+        let mut set = self.stale.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = (namespace.to_owned(), name.to_owned());
+        if stale {
+            set.insert(entry);
+        } else {
+            set.remove(&entry);
+        }
+        self.metrics.stale_key_sealed.set(set.len() as i64);
+    }
+
+    /// A deleted SealedSecret is never reconciled again: forget what was kept about it.
+    /// After a relist, deletions missed while disconnected are found against the cache.
+    fn forget(
+        &self,
+        event: &watcher::Event<CachedSealedSecret>,
+        cache: &Store<CachedSealedSecret>,
+    ) {
+        let mut stale = self.stale.lock().unwrap_or_else(|p| p.into_inner());
+        let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        match event {
+            watcher::Event::Delete(object) => {
+                let entry = (object.namespace().unwrap_or_default(), object.name_any());
+                stale.remove(&entry);
+                backoff.remove(&entry);
+            }
+            watcher::Event::InitDone => {
+                let exists = |(ns, name): &(String, String)| {
+                    cache.get(&ObjectRef::new(name).within(ns)).is_some()
+                };
+                stale.retain(|entry| exists(entry));
+                backoff.retain(|entry, _| exists(entry));
+            }
+            _ => return,
+        }
+        self.metrics.stale_key_sealed.set(stale.len() as i64);
     }
 }
 
+/// The cached form of a SealedSecret: metadata only. The reconciler reads the whole object
+/// from the API server's watch cache, so the operator's memory does not grow with the size
+/// of the sealed values.
+pub type CachedSealedSecret = PartialObjectMeta<SealedSecret>;
+
 /// Runs the controller until a shutdown signal; in-flight reconciles finish first.
 pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
-    let (sealed_api, secrets): (Api<SealedSecret>, Api<PartialObjectMeta<Secret>>) =
+    // `PartialObjectMeta` makes these metadata-only requests: no sealed values are cached
+    // and no Secret values pass through the operator's watches.
+    let (sealed_api, secrets): (Api<CachedSealedSecret>, Api<PartialObjectMeta<Secret>>) =
         match watch_namespace {
             Some(ns) => (
                 Api::namespaced(ctx.client.clone(), ns),
@@ -111,26 +167,23 @@ pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
     let key_changes = watch_stream(ctx.keys.subscribe_changes());
     let leadership = watch_stream(ctx.leading.clone());
     let triggers = futures::stream::select(key_changes, leadership);
-    // Bounded concurrency keeps memory flat when thousands of objects need work at once
-    // (start-up, a key change): unbounded, every reconcile's buffers and requests pile up.
-    // The cache keeps every SealedSecret; managedFields and kubectl's last-applied copy are
-    // most of an object's size and the reconciler reads neither.
     let (reader, writer) = reflector::store();
+    let cache = reader.clone();
+    let forgetting = ctx.clone();
     let sealed = watcher::watcher(sealed_api, watcher::Config::default())
         .default_backoff()
-        .modify(|object: &mut SealedSecret| {
-            object.managed_fields_mut().clear();
-            object.annotations_mut().remove(LAST_APPLIED);
-        })
+        .modify(|object: &mut CachedSealedSecret| keep_what_reconcile_reads(&mut object.metadata))
         .reflect(writer)
+        .inspect_ok(move |event| forgetting.forget(event, &cache))
         .touched_objects()
         // Our own status writes change neither; without this filter each one would wake
         // the reconciler again.
         .predicate_filter(desired_state, Default::default());
+    // Bounded concurrency keeps memory flat when thousands of objects need work at once
+    // (start-up, a key change): unbounded, every reconcile's buffers and requests pile up.
     Controller::for_stream(sealed, reader)
         .with_config(controller::Config::default().concurrency(RECONCILE_CONCURRENCY))
-        // Metadata only: owner references are all a trigger needs, and no Secret values pass
-        // through this watch.
+        // Owner references are all a trigger needs.
         .owns_stream(
             watcher::watcher(secrets, owned)
                 .default_backoff()
@@ -155,5 +208,42 @@ mod tokio_stream_compat {
             receiver.changed().await.ok()?;
             Some(((), receiver))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_keeps_identity_generation_and_the_adopt_annotation_only() {
+        let mut meta: ObjectMeta = serde_json::from_value(serde_json::json!({
+            "name": "db",
+            "namespace": "app",
+            "uid": "0b7e4f0e-1f3a-4c55-9b0c-8d1f2b3c4d5e",
+            "resourceVersion": "42",
+            "generation": 3,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "labels": {"team": "a"},
+            "annotations": {
+                ADOPT: "true",
+                "kubectl.kubernetes.io/last-applied-configuration": "{\"big\": true}",
+            },
+            "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
+        }))
+        .expect("valid metadata");
+        keep_what_reconcile_reads(&mut meta);
+
+        assert_eq!(meta.name.as_deref(), Some("db"));
+        assert_eq!(meta.namespace.as_deref(), Some("app"));
+        assert!(meta.uid.is_some());
+        assert_eq!(meta.resource_version.as_deref(), Some("42"));
+        assert_eq!(meta.generation, Some(3));
+        assert_eq!(
+            meta.annotations.clone().unwrap_or_default(),
+            [(ADOPT.to_owned(), "true".to_owned())].into()
+        );
+        assert!(meta.managed_fields.is_none() && meta.labels.is_none());
+        assert!(meta.creation_timestamp.is_none());
     }
 }

@@ -10,14 +10,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{DeleteParams, GetParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use seal_shared::sealed_secret::{SealedSecret, unseal_entry};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::audit::AuditRecord;
-use crate::controller::Context;
+use crate::controller::{CachedSealedSecret, Context};
 use crate::labels::{ADOPT, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_VALUE};
 use crate::metrics::OutcomeLabels;
 use crate::status::{self, Outcome};
@@ -31,22 +31,26 @@ struct Refusal {
     retry: Option<Duration>,
 }
 
-pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Result<Action> {
     if !ctx.is_leading() {
         return Ok(Action::await_change());
     }
     let started = Instant::now();
-    let namespace = sealed
+    let namespace = cached
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
-    let name = sealed.name_any();
+    let name = cached.name_any();
+    let sealed_api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(sealed) = read_whole(&sealed_api, &cached).await? else {
+        // Deleted since the event: its Secret goes with it through the owner reference.
+        return Ok(Action::await_change());
+    };
     let items: Vec<&str> = sealed
         .spec
         .encrypted_data
         .keys()
         .map(String::as_str)
         .collect();
-    let sealed_api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
 
     let result = unseal_and_apply(&sealed, &ctx, &secrets).await;
@@ -155,6 +159,29 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     });
     ctx.clear_backoff(&namespace, &name);
     Ok(action)
+}
+
+/// The whole SealedSecret, at least as new as the cached metadata. The API server's watch
+/// cache answers first (cheap, and it already saw the event that woke us); a quorum read
+/// follows only when that copy is older than what the cache holds.
+async fn read_whole(
+    api: &Api<SealedSecret>,
+    cached: &CachedSealedSecret,
+) -> Result<Option<SealedSecret>> {
+    let name = cached.name_any();
+    let fresh_enough =
+        |object: &SealedSecret| object.metadata.generation >= cached.metadata.generation;
+    match api.get_with(&name, &GetParams::any()).await {
+        Ok(object) if fresh_enough(&object) => return Ok(Some(object)),
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 => {}
+        Err(error) => return Err(error.into()),
+    }
+    match api.get(&name).await {
+        Ok(object) => Ok(Some(object)),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(error) => Err(error.into()),
+    }
 }
 
 enum Failed {
@@ -354,7 +381,7 @@ fn refusal(error: seal_shared::Error) -> Refusal {
 }
 
 /// Failed API calls back off exponentially per object: 0.5 s doubling to 5 minutes.
-pub fn error_policy(sealed: Arc<SealedSecret>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(sealed: Arc<CachedSealedSecret>, error: &Error, ctx: Arc<Context>) -> Action {
     let attempt = ctx.bump_backoff(&sealed.namespace().unwrap_or_default(), &sealed.name_any());
     let delay = Duration::from_millis(500)
         .saturating_mul(1 << attempt.min(10))

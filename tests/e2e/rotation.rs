@@ -29,6 +29,16 @@ async fn key_secrets(ns: &TestNamespace) -> Result<Vec<Secret>> {
         .items)
 }
 
+/// The value of `seal_sealed_with_noncurrent_key` on the operator's metrics endpoint.
+async fn noncurrent_gauge(operator: &Operator) -> Result<i64> {
+    let (_, metrics) = operator.get(operator.metrics_port, "/metrics").await?;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("seal_sealed_with_noncurrent_key "))
+        .ok_or_else(|| anyhow::anyhow!("no seal_sealed_with_noncurrent_key in {metrics}"))?;
+    Ok(line.rsplit(' ').next().unwrap_or_default().parse()?)
+}
+
 #[tokio::test]
 async fn rotation_keeps_old_keys_and_seals_with_the_new_one() -> Result<()> {
     let ns = TestNamespace::create("rotation").await?;
@@ -118,6 +128,14 @@ async fn seal_rotate_asks_for_a_key_and_sigterm_stops_cleanly() -> Result<()> {
     let mut operator = Operator::start(&ns.name, &["--key-rotation-period=0"])?;
     operator.wait_ready().await?;
     let first = eventually("a first key", WAIT, || recipient(&ns)).await?;
+    let sealed_api = ns.api::<SealedSecret>();
+    let old = seal_secret(&ns.name, "old", "Opaque", &[("k", "old-value")])?;
+    sealed_api.create(&PostParams::default(), &old).await?;
+    eventually("Secret old", WAIT, || async {
+        Ok(ns.api::<Secret>().get_opt("old").await?)
+    })
+    .await?;
+    assert_eq!(noncurrent_gauge(&operator).await?, 0);
 
     let dir = tempfile::tempdir()?;
     let out =
@@ -140,6 +158,22 @@ async fn seal_rotate_asks_for_a_key_and_sigterm_stops_cleanly() -> Result<()> {
         "a spent request must not rotate again"
     );
     assert_eq!(key_secrets(&ns).await?.len(), 2);
+
+    // "old" still opens, with the key that is no longer current: the gauge counts it until
+    // it is sealed anew, or, as here, deleted.
+    eventually(
+        "old counted as sealed with a non-current key",
+        WAIT,
+        || async { Ok((noncurrent_gauge(&operator).await? == 1).then_some(())) },
+    )
+    .await?;
+    sealed_api
+        .delete("old", &kube::api::DeleteParams::default())
+        .await?;
+    eventually("a deleted SealedSecret no longer counted", WAIT, || async {
+        Ok((noncurrent_gauge(&operator).await? == 0).then_some(()))
+    })
+    .await?;
 
     let status = operator.terminate(Duration::from_secs(10))?;
     assert!(
