@@ -20,16 +20,8 @@ use crate::audit::Audit;
 use crate::keys::Keys;
 use crate::labels::{ADOPT, MANAGED_BY, MANAGED_BY_VALUE};
 use crate::metrics::Metrics;
+use crate::settled::{Settled, desired_state};
 use crate::unseal::{error_policy, reconcile};
-
-/// What a reconcile acts on: the spec (through the generation) and the adopt annotation.
-fn desired_state(object: &CachedSealedSecret) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    object.metadata.generation.hash(&mut hasher);
-    object.annotations().get(ADOPT).hash(&mut hasher);
-    Some(hasher.finish())
-}
 
 /// Trims a SealedSecret's metadata before it enters the cache, which holds every
 /// SealedSecret for the life of the process. The reconciler needs from the cache only what
@@ -59,6 +51,8 @@ pub struct Context {
     /// but write nothing, so there is one writer and one set of Events.
     leading: watch::Receiver<bool>,
     backoff: Mutex<HashMap<(String, String), u32>>,
+    /// The SealedSecrets that need no pass until something changes.
+    pub settled: Settled,
     /// The SealedSecrets whose items were last opened with a non-current key.
     stale: Mutex<HashSet<(String, String)>>,
 }
@@ -78,6 +72,7 @@ impl Context {
             metrics,
             leading,
             backoff: Mutex::default(),
+            settled: Settled::default(),
             stale: Mutex::default(),
         }
     }
@@ -127,6 +122,7 @@ impl Context {
         let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
         match event {
             watcher::Event::Delete(object) => {
+                self.settled.forget(&object.metadata);
                 let entry = (object.namespace().unwrap_or_default(), object.name_any());
                 stale.remove(&entry);
                 backoff.remove(&entry);
@@ -137,6 +133,8 @@ impl Context {
                 };
                 stale.retain(|entry| exists(entry));
                 backoff.retain(|entry, _| exists(entry));
+                self.settled
+                    .retain(|ns, name| cache.get(&ObjectRef::new(name).within(ns)).is_some());
             }
             _ => return,
         }
@@ -170,6 +168,7 @@ pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
     let (reader, writer) = reflector::store();
     let cache = reader.clone();
     let forgetting = ctx.clone();
+    let observing = ctx.clone();
     let sealed = watcher::watcher(sealed_api, watcher::Config::default())
         .default_backoff()
         .modify(|object: &mut CachedSealedSecret| keep_what_reconcile_reads(&mut object.metadata))
@@ -178,7 +177,10 @@ pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
         .touched_objects()
         // Our own status writes change neither; without this filter each one would wake
         // the reconciler again.
-        .predicate_filter(desired_state, Default::default());
+        .predicate_filter(
+            |object: &CachedSealedSecret| Some(desired_state(&object.metadata)),
+            Default::default(),
+        );
     // Bounded concurrency keeps memory flat when thousands of objects need work at once
     // (start-up, a key change): unbounded, every reconcile's buffers and requests pile up.
     Controller::for_stream(sealed, reader)
@@ -187,6 +189,7 @@ pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
         .owns_stream(
             watcher::watcher(secrets, owned)
                 .default_backoff()
+                .inspect_ok(move |event| observing.settled.observe(event))
                 .touched_objects(),
         )
         .reconcile_all_on(triggers)

@@ -16,6 +16,7 @@ pub mod leader;
 pub mod metrics;
 pub mod publish;
 pub mod rotation;
+pub mod settled;
 pub mod status;
 pub mod unseal;
 

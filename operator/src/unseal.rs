@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, GetParams, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use seal_shared::sealed_secret::{SealedSecret, unseal_entry};
@@ -40,6 +41,11 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
     let name = cached.name_any();
+    if let Some(key_ids) = ctx.settled.unchanged(&cached.metadata) {
+        ctx.note_key_use(&namespace, &name, &key_ids);
+        return Ok(Action::await_change());
+    }
+    ctx.settled.forget(&cached.metadata);
     let sealed_api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
     let Some(sealed) = read_whole(&sealed_api, &cached).await? else {
         // Deleted since the event: its Secret goes with it through the owner reference.
@@ -54,8 +60,12 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
 
     let result = unseal_and_apply(&sealed, &ctx, &secrets).await;
-    let (outcome, key_ids, action) = match result {
-        Ok((wrote, key_ids)) => {
+    let (outcome, key_ids, secret_version, action) = match result {
+        Ok(Applied {
+            wrote,
+            key_ids,
+            secret_version,
+        }) => {
             ctx.note_key_use(&namespace, &name, &key_ids);
             let message = format!(
                 "Secret {name} holds {} item(s) unsealed with key(s) {}",
@@ -86,6 +96,7 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
                     wrote_secret: wrote,
                 },
                 key_ids,
+                secret_version,
                 Action::await_change(),
             )
         }
@@ -112,6 +123,7 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
                     wrote_secret: false,
                 },
                 Vec::new(),
+                None,
                 action,
             )
         }
@@ -128,6 +140,10 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
     };
     let status = status::next_status(&sealed, &outcome, Timestamp::now());
     status::write(&sealed_api, &sealed, status).await?;
+    if outcome.ready {
+        ctx.settled
+            .record(&sealed.metadata, secret_version.as_deref(), &key_ids);
+    }
 
     let outcome_label = match (outcome.ready, outcome.wrote_secret) {
         (true, true) => "unsealed",
@@ -195,12 +211,21 @@ impl From<kube::Error> for Failed {
     }
 }
 
-/// Returns whether the Secret changed, and the key ids that opened the items.
+/// A SealedSecret whose Secret now holds what it says.
+struct Applied {
+    /// Whether the Secret had to be written.
+    wrote: bool,
+    /// The keys that opened the items.
+    key_ids: Vec<String>,
+    /// The Secret's version as written or found.
+    secret_version: Option<String>,
+}
+
 async fn unseal_and_apply(
     sealed: &SealedSecret,
     ctx: &Context,
     secrets: &Api<Secret>,
-) -> Result<(bool, Vec<String>), Failed> {
+) -> Result<Applied, Failed> {
     let name = sealed.name_any();
     let keys = ctx.keys.snapshot();
     let mut values: BTreeMap<String, Zeroizing<Vec<u8>>> = BTreeMap::new();
@@ -237,7 +262,11 @@ async fn unseal_and_apply(
         // Applying an unchanged Secret is not free everywhere: some API server versions
         // record a new managedFields time on every apply, which would wake our own watch.
         if owned && up_to_date(&existing.0, sealed, &values) {
-            return Ok((false, key_ids));
+            return Ok(Applied {
+                wrote: false,
+                key_ids,
+                secret_version: existing.0.metadata.resource_version.clone(),
+            });
         }
     }
     drop(existing);
@@ -258,14 +287,17 @@ async fn unseal_and_apply(
             "a serializable Secret body",
         )))?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    match secrets.patch(&name, &params, &Patch::Apply(raw)).await {
-        Ok(_) => {}
+    // The server answers with metadata only: the values are not sent back.
+    let written: Api<PartialObjectMeta<Secret>> =
+        Api::namespaced(ctx.client.clone(), &sealed.namespace().unwrap_or_default());
+    let applied = match written.patch(&name, &params, &Patch::Apply(raw)).await {
+        Ok(applied) => applied,
         Err(kube::Error::Api(status))
             if status.code == 422 && status.message.contains("immutable") =>
         {
             // An immutable Secret cannot change in place; it is replaced as a whole.
             secrets.delete(&name, &DeleteParams::default()).await?;
-            secrets.patch(&name, &params, &Patch::Apply(raw)).await?;
+            written.patch(&name, &params, &Patch::Apply(raw)).await?
         }
         Err(kube::Error::Api(status)) if status.code == 422 => {
             // The server's validation (for example a typed Secret missing a required key)
@@ -277,8 +309,12 @@ async fn unseal_and_apply(
             }));
         }
         Err(error) => return Err(error.into()),
-    }
-    Ok((true, key_ids))
+    };
+    Ok(Applied {
+        wrote: true,
+        key_ids,
+        secret_version: applied.metadata.resource_version,
+    })
 }
 
 /// A Secret read back from the API server; its values are wiped when it is dropped.
