@@ -144,14 +144,15 @@ mod tests {
     }
 
     fn secret(version: &str) -> PartialObjectMeta<Secret> {
-        let mut secret = PartialObjectMeta::<Secret>::default();
-        secret.metadata = ObjectMeta {
-            name: Some("db".into()),
-            namespace: Some("app".into()),
-            resource_version: Some(version.into()),
-            ..ObjectMeta::default()
-        };
-        secret
+        PartialObjectMeta {
+            metadata: ObjectMeta {
+                name: Some("db".into()),
+                namespace: Some("app".into()),
+                resource_version: Some(version.into()),
+                ..ObjectMeta::default()
+            },
+            ..PartialObjectMeta::default()
+        }
     }
 
     #[test]
