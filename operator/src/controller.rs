@@ -113,7 +113,7 @@ impl Context {
 
     /// A deleted SealedSecret is never reconciled again: forget what was kept about it.
     /// After a relist, deletions missed while disconnected are found against the cache.
-    fn forget(
+    fn forget_deleted(
         &self,
         event: &watcher::Event<CachedSealedSecret>,
         cache: &Store<CachedSealedSecret>,
@@ -128,13 +128,11 @@ impl Context {
                 backoff.remove(&entry);
             }
             watcher::Event::InitDone => {
-                let exists = |(ns, name): &(String, String)| {
-                    cache.get(&ObjectRef::new(name).within(ns)).is_some()
-                };
-                stale.retain(|entry| exists(entry));
-                backoff.retain(|entry, _| exists(entry));
-                self.settled
-                    .retain(|ns, name| cache.get(&ObjectRef::new(name).within(ns)).is_some());
+                let exists =
+                    |ns: &str, name: &str| cache.get(&ObjectRef::new(name).within(ns)).is_some();
+                stale.retain(|(ns, name)| exists(ns, name));
+                backoff.retain(|(ns, name), _| exists(ns, name));
+                self.settled.retain(exists);
             }
             _ => return,
         }
@@ -173,7 +171,7 @@ pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
         .default_backoff()
         .modify(|object: &mut CachedSealedSecret| keep_what_reconcile_reads(&mut object.metadata))
         .reflect(writer)
-        .inspect_ok(move |event| forgetting.forget(event, &cache))
+        .inspect_ok(move |event| forgetting.forget_deleted(event, &cache))
         .touched_objects()
         // Our own status writes change neither; without this filter each one would wake
         // the reconciler again.

@@ -179,14 +179,18 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
 
 /// The whole SealedSecret, at least as new as the cached metadata. The API server's watch
 /// cache answers first (cheap, and it already saw the event that woke us); a quorum read
-/// follows only when that copy is older than what the cache holds.
+/// follows only when that copy is older than what our cache holds.
 async fn read_whole(
     api: &Api<SealedSecret>,
     cached: &CachedSealedSecret,
 ) -> Result<Option<SealedSecret>> {
     let name = cached.name_any();
-    let fresh_enough =
-        |object: &SealedSecret| object.metadata.generation >= cached.metadata.generation;
+    // The same object (a SealedSecret deleted and created again keeps its name, not its
+    // uid) at the same or a later generation.
+    let fresh_enough = |object: &SealedSecret| {
+        object.metadata.uid == cached.metadata.uid
+            && object.metadata.generation >= cached.metadata.generation
+    };
     match api.get_with(&name, &GetParams::any()).await {
         Ok(object) if fresh_enough(&object) => return Ok(Some(object)),
         Ok(_) => {}
