@@ -3,22 +3,34 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use tokio::sync::watch;
 
 use crate::keys::Keys;
 use crate::metrics::Metrics;
 
-pub async fn serve_api(addr: SocketAddr, keys: Arc<Keys>) -> std::io::Result<()> {
+/// What the HTTP port answers from.
+#[derive(Clone)]
+pub struct ApiState {
+    pub keys: Arc<Keys>,
+    /// Whether this replica holds the Lease.
+    pub leading: watch::Receiver<bool>,
+    /// Whether this replica has written the public-key ConfigMap since it started.
+    pub published: Arc<AtomicBool>,
+}
+
+pub async fn serve_api(addr: SocketAddr, state: ApiState) -> std::io::Result<()> {
     let app = Router::new()
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/v1/keys", get(public_keys))
-        .with_state(keys);
+        .with_state(state);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, app).await
 }
@@ -31,17 +43,24 @@ pub async fn serve_metrics(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::
     axum::serve(listener, app).await
 }
 
-/// Ready once the keys have been read and a sealing key exists.
-async fn readyz(State(keys): State<Arc<Keys>>) -> impl IntoResponse {
-    if keys.is_synced() && keys.snapshot().current().is_some() {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "keys not loaded")
+/// Ready once the keys have been read and a sealing key exists, and, on the leader, once
+/// the public-key ConfigMap has been written: whoever waits for the rollout (`helm install
+/// --wait`, `kubectl rollout status`) can run `seal encrypt` at once.
+async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
+    if !(state.keys.is_synced() && state.keys.snapshot().current().is_some()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "keys not loaded");
     }
+    if *state.leading.borrow() && !state.published.load(Ordering::Acquire) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "public keys not published yet",
+        );
+    }
+    (StatusCode::OK, "ok")
 }
 
-async fn public_keys(State(keys): State<Arc<Keys>>) -> impl IntoResponse {
-    let set = keys.snapshot();
+async fn public_keys(State(state): State<ApiState>) -> impl IntoResponse {
+    let set = state.keys.snapshot();
     let body = serde_json::json!({
         "recipient": set.current().map(|k| k.recipient.clone()),
         "keys": crate::publish::published(&set),

@@ -1,6 +1,7 @@
 //! When a new sealing key is due, and the leader's loop that makes it and publishes keys.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -48,6 +49,8 @@ pub struct LeaderDuties {
     pub period: Duration,
     pub audit: Arc<Audit>,
     pub metrics: Arc<Metrics>,
+    /// Set once the public-key ConfigMap has been written (readiness waits for it).
+    pub published: Arc<AtomicBool>,
 }
 
 impl LeaderDuties {
@@ -101,6 +104,7 @@ impl LeaderDuties {
         if published.as_deref() != Some(fingerprint.as_str()) {
             publish::apply(&self.client, &self.namespace, &set).await?;
             *published = Some(fingerprint);
+            self.published.store(true, Ordering::Release);
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Starting the operator: logging, client, namespace, then every long-running part.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, CustomResourceExt};
@@ -81,12 +82,20 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         keys.clone(),
     ));
     tokio::spawn(track_key_metrics(keys.clone(), metrics.clone()));
-    let api_server = tokio::spawn(http::serve_api(args.http_addr, keys.clone()));
     let metrics_server = tokio::spawn(http::serve_metrics(args.metrics_addr, metrics.clone()));
 
     let leading = leader::elect(client.clone(), &namespace, &identity, args.leader_election)
         .await
         .map_err(|e| format!("leader election: {e}"))?;
+    let published = Arc::new(AtomicBool::new(false));
+    let api_server = tokio::spawn(http::serve_api(
+        args.http_addr,
+        http::ApiState {
+            keys: keys.clone(),
+            leading: leading.clone(),
+            published: published.clone(),
+        },
+    ));
     let duties = LeaderDuties {
         client: client.clone(),
         namespace: namespace.clone(),
@@ -94,6 +103,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         period: args.key_rotation_period,
         audit: audit.clone(),
         metrics: metrics.clone(),
+        published,
     };
     tokio::spawn(duties.run(leading.clone()));
 
