@@ -22,6 +22,8 @@ use zeroize::Zeroizing;
 const MANY: usize = 10_000;
 const LATENCY_SAMPLES: usize = 200;
 const CONCURRENCY: usize = 64;
+/// The label selector for the Secrets the operator writes.
+const MANAGED: &str = "seal.dev/managed-by=seal-operator";
 
 fn sealed(namespace: &str, name: &str, recipient: &SealRecipient) -> Result<SealedSecret> {
     let secret = PlainSecret {
@@ -105,7 +107,7 @@ fn cpu_report(processes: &[(&str, u32)], before: &[f64]) -> Result<Vec<String>> 
 
 async fn managed_count(secrets: &kube::Api<Secret>) -> Result<usize> {
     let list = secrets
-        .list_metadata(&ListParams::default().labels("seal.dev/managed-by=seal-operator"))
+        .list_metadata(&ListParams::default().labels(MANAGED))
         .await?;
     Ok(list.items.len())
 }
@@ -235,7 +237,7 @@ async fn main() -> Result<()> {
     secrets
         .delete_collection(
             &kube::api::DeleteParams::default(),
-            &ListParams::default().labels("seal.dev/managed-by=seal-operator"),
+            &ListParams::default().labels(MANAGED),
         )
         .await?;
     eventually(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, CustomResourceExt};
@@ -57,12 +57,7 @@ async fn operator_unseals_follows_repairs_and_refuses() -> Result<()> {
     let operator = Operator::start(&ns.name, &["--leader-election=false"])?;
     operator.wait_ready().await?;
     // Ready means the first key is made and published: sealing can start at once.
-    let published = ns
-        .api::<ConfigMap>()
-        .get_opt("seal-public-keys")
-        .await?
-        .and_then(|m| m.data)
-        .and_then(|d| d.get("recipient").cloned());
+    let published = ns.published_recipient().await?;
     assert!(
         published.is_some_and(|r| r.starts_with("age1")),
         "ready before the public key was published"

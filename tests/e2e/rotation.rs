@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::CustomResourceExt;
 use kube::api::{ListParams, PostParams};
 use seal_e2e::operator::{Operator, seal_secret};
@@ -12,14 +12,6 @@ use seal_e2e::{TestNamespace, eventually, wait::install_crd};
 use seal_shared::sealed_secret::SealedSecret;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn recipient(ns: &TestNamespace) -> Result<Option<String>> {
-    let map = ns.api::<ConfigMap>().get_opt("seal-public-keys").await?;
-    Ok(map
-        .and_then(|m| m.data)
-        .and_then(|d| d.get("recipient").cloned())
-        .filter(|r| !r.is_empty()))
-}
 
 async fn key_secrets(ns: &TestNamespace) -> Result<Vec<Secret>> {
     Ok(ns
@@ -51,10 +43,10 @@ async fn rotation_keeps_old_keys_and_seals_with_the_new_one() -> Result<()> {
     let sealed_api = ns.api::<SealedSecret>();
     let secrets = ns.api::<Secret>();
 
-    let first = eventually("a first key", WAIT, || recipient(&ns)).await?;
+    let first = eventually("a first key", WAIT, || ns.published_recipient()).await?;
     let old = seal_secret(&ns.name, "old", "Opaque", &[("k", "old-value")])?;
     let second = eventually("a rotated key", WAIT, || async {
-        Ok(recipient(&ns).await?.filter(|r| *r != first))
+        Ok(ns.published_recipient().await?.filter(|r| *r != first))
     })
     .await?;
     let new = seal_secret(&ns.name, "new", "Opaque", &[("k", "new-value")])?;
@@ -104,9 +96,10 @@ async fn rotation_keeps_old_keys_and_seals_with_the_new_one() -> Result<()> {
 
     // Every rotation reconciles everything; an unchanged Secret must not be written again.
     let before = secrets.get("old").await?.metadata.resource_version;
-    let current = recipient(&ns).await?;
+    let current = ns.published_recipient().await?;
     eventually("another rotation", WAIT, || async {
-        Ok(recipient(&ns)
+        Ok(ns
+            .published_recipient()
             .await?
             .filter(|r| Some(r) != current.as_ref()))
     })
@@ -127,7 +120,7 @@ async fn seal_rotate_asks_for_a_key_and_sigterm_stops_cleanly() -> Result<()> {
     install_crd(&ns.client, &SealedSecret::crd()).await?;
     let mut operator = Operator::start(&ns.name, &["--key-rotation-period=0"])?;
     operator.wait_ready().await?;
-    let first = eventually("a first key", WAIT, || recipient(&ns)).await?;
+    let first = eventually("a first key", WAIT, || ns.published_recipient()).await?;
     let sealed_api = ns.api::<SealedSecret>();
     let old = seal_secret(&ns.name, "old", "Opaque", &[("k", "old-value")])?;
     sealed_api.create(&PostParams::default(), &old).await?;
@@ -146,14 +139,14 @@ async fn seal_rotate_asks_for_a_key_and_sigterm_stops_cleanly() -> Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     let second = eventually("the requested key", WAIT, || async {
-        Ok(recipient(&ns).await?.filter(|r| *r != first))
+        Ok(ns.published_recipient().await?.filter(|r| *r != first))
     })
     .await?;
     let keys = key_secrets(&ns).await?;
     assert_eq!(keys.len(), 2, "one request, one new key");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        recipient(&ns).await?,
+        ns.published_recipient().await?,
         Some(second),
         "a spent request must not rotate again"
     );

@@ -88,6 +88,20 @@ impl TestNamespace {
         Api::namespaced(self.client.clone(), &self.name)
     }
 
+    /// The sealing recipient the operator published in this namespace's public-key
+    /// ConfigMap, if any yet.
+    pub async fn published_recipient(&self) -> Result<Option<String>> {
+        use seal_shared::public_keys::{CONFIGMAP, RECIPIENT_KEY};
+        let map = self
+            .api::<k8s_openapi::api::core::v1::ConfigMap>()
+            .get_opt(CONFIGMAP)
+            .await?;
+        Ok(map
+            .and_then(|m| m.data)
+            .and_then(|d| d.get(RECIPIENT_KEY).cloned())
+            .filter(|r| !r.is_empty()))
+    }
+
     /// Deletes the namespace. This server runs no namespace controller, so the namespace
     /// stays Terminating; its objects are left for the next `cluster down`.
     pub async fn delete(self) -> Result<()> {
