@@ -77,7 +77,7 @@ impl LeaderDuties {
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
                 _ = changes.changed() => {}
-                _ = leading.changed() => {}
+                _ = crate::leader::changed(&mut leading) => {}
             }
         }
     }
