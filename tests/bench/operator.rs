@@ -4,7 +4,7 @@
 //!
 //! Needs `tests/cluster/cluster up` and a release build of seal-operator.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -20,6 +20,7 @@ use seal_shared::Scope;
 use seal_shared::keys::SealRecipient;
 use seal_shared::manifest::PlainSecret;
 use seal_shared::sealed_secret::{SealRequest, SealedSecret, seal_secret};
+use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 const MANY: usize = 10_000;
@@ -115,40 +116,79 @@ async fn managed_count(secrets: &kube::Api<Secret>) -> Result<usize> {
     Ok(list.items.len())
 }
 
-/// Starts counting the managed Secrets and answers when `expected` of them exist. It watches
-/// rather than polls: listing 20,000 Secrets every few milliseconds would load the very API
-/// server whose time is being measured (an earlier version of this benchmark did, and that
-/// list cost more CPU than the operator's own requests).
-fn when_managed(
-    secrets: kube::Api<PartialObjectMeta<Secret>>,
-    expected: usize,
-) -> tokio::task::JoinHandle<Result<Instant>> {
-    tokio::spawn(async move {
-        let mut present = HashSet::new();
-        let events = watcher::watcher(secrets, watcher::Config::default().labels(MANAGED));
-        let mut events = std::pin::pin!(events);
-        let counting = async {
+/// When each managed Secret first appeared, as one watch saw it. Polling instead would both
+/// load the API server being measured (an earlier version of this benchmark listed 20,000
+/// Secrets every 50 ms, which cost more CPU than the operator's own requests) and round
+/// every latency up to the polling interval.
+struct Arrivals {
+    seen: watch::Receiver<Seen>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+#[derive(Default)]
+struct Seen {
+    /// The watch has listed what already exists: later arrivals are timed as they happen.
+    listed: bool,
+    at: HashMap<String, Instant>,
+}
+
+impl Arrivals {
+    async fn start(secrets: kube::Api<PartialObjectMeta<Secret>>) -> Result<Arrivals> {
+        let (sender, mut seen) = watch::channel(Seen::default());
+        let task = tokio::spawn(async move {
+            let events = watcher::watcher(secrets, watcher::Config::default().labels(MANAGED));
+            let mut events = std::pin::pin!(events);
             while let Some(event) = events.try_next().await? {
-                match event {
-                    watcher::Event::Init => present.clear(),
+                let now = Instant::now();
+                sender.send_modify(|seen| match event {
                     watcher::Event::InitApply(object) | watcher::Event::Apply(object) => {
-                        present.insert(object.name_any());
+                        seen.at.entry(object.name_any()).or_insert(now);
                     }
-                    watcher::Event::Delete(object) => {
-                        present.remove(&object.name_any());
-                    }
-                    watcher::Event::InitDone => {}
-                }
-                if present.len() >= expected {
-                    return Ok(Instant::now());
-                }
+                    watcher::Event::InitDone => seen.listed = true,
+                    watcher::Event::Init | watcher::Event::Delete(_) => {}
+                });
             }
             anyhow::bail!("the watch of managed Secrets ended")
-        };
-        tokio::time::timeout(Duration::from_secs(600), counting)
+        });
+        tokio::time::timeout(Duration::from_secs(30), seen.wait_for(|s| s.listed))
             .await
-            .context("timed out after 600 s waiting for the managed Secrets")?
-    })
+            .context("the watch of managed Secrets did not start")??;
+        Ok(Arrivals { seen, task })
+    }
+
+    /// When the Secret `name` first appeared.
+    async fn of(&mut self, name: &str) -> Result<Instant> {
+        self.until(|seen| seen.at.get(name).copied()).await
+    }
+
+    /// When the `count`th Secret appeared.
+    async fn all(&mut self, count: usize) -> Result<Instant> {
+        self.until(|seen| {
+            (seen.at.len() >= count)
+                .then(|| seen.at.values().max().copied())
+                .flatten()
+        })
+        .await
+    }
+
+    async fn until(&mut self, found: impl Fn(&Seen) -> Option<Instant>) -> Result<Instant> {
+        let waiting = self.seen.wait_for(|seen| found(seen).is_some());
+        match tokio::time::timeout(Duration::from_secs(600), waiting).await {
+            Ok(Ok(seen)) => found(&seen).context("seen, then lost"),
+            Ok(Err(_)) if self.task.is_finished() => match (&mut self.task).await? {
+                Ok(()) => anyhow::bail!("the watch of managed Secrets ended"),
+                Err(error) => Err(error),
+            },
+            Ok(Err(error)) => Err(error.into()),
+            Err(_) => anyhow::bail!("timed out after 600 s waiting for managed Secrets"),
+        }
+    }
+}
+
+impl Drop for Arrivals {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -200,17 +240,14 @@ async fn main() -> Result<()> {
     );
 
     // Latency: one at a time, apply then poll for the Secret.
+    let mut arrivals = Arrivals::start(ns.api()).await?;
     let mut latencies = Vec::with_capacity(LATENCY_SAMPLES);
     for i in 0..LATENCY_SAMPLES {
         let name = format!("latency-{i}");
         let object = sealed(&ns.name, &name, &recipient)?;
         let start = Instant::now();
         sealed_api.create(&PostParams::default(), &object).await?;
-        eventually("the Secret", Duration::from_secs(10), || async {
-            Ok(secrets.get_metadata_opt(&name).await?.map(|_| ()))
-        })
-        .await?;
-        latencies.push(start.elapsed());
+        latencies.push(arrivals.of(&name).await? - start);
     }
     latencies.sort();
 
@@ -223,7 +260,6 @@ async fn main() -> Result<()> {
     let expected = MANY + LATENCY_SAMPLES;
     let cpu_before = cpu_snapshot(&processes)?;
     let start = Instant::now();
-    let all_present = when_managed(ns.api(), expected);
     futures::stream::iter(objects)
         .map(|object| {
             let api = sealed_api.clone();
@@ -237,7 +273,8 @@ async fn main() -> Result<()> {
         .try_collect::<Vec<_>>()
         .await?;
     let applied = start.elapsed();
-    let converged = all_present.await?? - start;
+    let converged = arrivals.all(expected).await? - start;
+    drop(arrivals);
     let cpu_used = cpu_report(&processes, &cpu_before)?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss = rss_kib(pid, "VmRSS:")?;
@@ -282,13 +319,13 @@ async fn main() -> Result<()> {
         || async { Ok((managed_count(&secrets).await? == 0).then_some(())) },
     )
     .await?;
-    let all_present = when_managed(ns.api(), expected);
+    let mut arrivals = Arrivals::start(ns.api()).await?;
     let start = Instant::now();
     let operator = Operator::start_with_log(&ns.name, &["--leader-election=false"], "info")?;
     processes.pop();
     processes.push(("seal-operator", operator.pid()));
     let cpu_before = cpu_snapshot(&processes)?;
-    let caught_up = all_present.await?? - start;
+    let caught_up = arrivals.all(expected).await? - start;
     let cpu_used = cpu_report(&processes, &cpu_before)?;
     let rss = rss_kib(operator.pid(), "VmRSS:")?;
     println!(
