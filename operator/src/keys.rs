@@ -62,6 +62,11 @@ impl KeySet {
     pub fn is_current(&self, id: KeyId) -> bool {
         self.current().is_some_and(|c| c.id == id.to_string())
     }
+
+    /// Whether the key with this id is still here to open items with.
+    pub fn holds(&self, id: &str) -> bool {
+        self.infos.iter().any(|k| k.id == id)
+    }
 }
 
 /// Shared, swappable key set plus a signal that fires whenever it changes.

@@ -119,12 +119,19 @@ impl Settled {
     }
 
     /// The key ids of the last pass when nothing has changed since; `None` when a pass is due.
-    pub fn unchanged(&self, sealed: &ObjectMeta) -> Option<Vec<String>> {
+    /// A key that `held` no longer answers for (its Secret was deleted) is a change too: the
+    /// SealedSecret can no longer be unsealed, and its status must say so.
+    pub fn unchanged(
+        &self,
+        sealed: &ObjectMeta,
+        held: impl Fn(&str) -> bool,
+    ) -> Option<Vec<String>> {
         let inner = self.lock();
         let k = key(sealed);
         let mark = inner.settled.get(&k)?;
         let same = mark.desired == desired_state(sealed)
-            && inner.seen.get(&k) == Some(&mark.secret_version);
+            && inner.seen.get(&k) == Some(&mark.secret_version)
+            && mark.key_ids.iter().all(|id| held(id));
         same.then(|| mark.key_ids.clone())
     }
 }
@@ -141,6 +148,10 @@ mod tests {
             generation: Some(generation),
             ..ObjectMeta::default()
         }
+    }
+
+    fn all_held(_: &str) -> bool {
+        true
     }
 
     fn secret(version: &str) -> PartialObjectMeta<Secret> {
@@ -160,31 +171,71 @@ mod tests {
         let settled = Settled::default();
         let ids = vec!["0c87a417f764bcf7".to_owned()];
         settled.record(&sealed(1, "u1"), Some("10"), &ids);
-        assert_eq!(settled.unchanged(&sealed(1, "u1")), None, "not seen yet");
+        assert_eq!(
+            settled.unchanged(&sealed(1, "u1"), all_held),
+            None,
+            "not seen yet"
+        );
 
         settled.observe(&Event::Apply(secret("10")));
-        assert_eq!(settled.unchanged(&sealed(1, "u1")), Some(ids.clone()));
-        assert_eq!(settled.unchanged(&sealed(2, "u1")), None, "new spec");
-        assert_eq!(settled.unchanged(&sealed(1, "u2")), None, "recreated");
+        assert_eq!(
+            settled.unchanged(&sealed(1, "u1"), all_held),
+            Some(ids.clone())
+        );
+        assert_eq!(
+            settled.unchanged(&sealed(2, "u1"), all_held),
+            None,
+            "new spec"
+        );
+        assert_eq!(
+            settled.unchanged(&sealed(1, "u2"), all_held),
+            None,
+            "recreated"
+        );
         let mut adopting = sealed(1, "u1");
         adopting.annotations = Some([(ADOPT.to_owned(), "true".to_owned())].into());
-        assert_eq!(settled.unchanged(&adopting), None, "annotation changed");
+        assert_eq!(
+            settled.unchanged(&adopting, all_held),
+            None,
+            "annotation changed"
+        );
 
         settled.observe(&Event::Apply(secret("11")));
         assert_eq!(
-            settled.unchanged(&sealed(1, "u1")),
+            settled.unchanged(&sealed(1, "u1"), all_held),
             None,
             "edited by someone"
         );
         settled.record(&sealed(1, "u1"), Some("12"), &ids);
         settled.observe(&Event::Apply(secret("12")));
-        assert!(settled.unchanged(&sealed(1, "u1")).is_some());
+        assert!(settled.unchanged(&sealed(1, "u1"), all_held).is_some());
         settled.observe(&Event::Delete(secret("12")));
-        assert_eq!(settled.unchanged(&sealed(1, "u1")), None, "deleted");
+        assert_eq!(
+            settled.unchanged(&sealed(1, "u1"), all_held),
+            None,
+            "deleted"
+        );
 
         settled.observe(&Event::Apply(secret("12")));
         settled.forget(&sealed(1, "u1"));
-        assert_eq!(settled.unchanged(&sealed(1, "u1")), None, "failed since");
+        assert_eq!(
+            settled.unchanged(&sealed(1, "u1"), all_held),
+            None,
+            "failed since"
+        );
+    }
+
+    #[test]
+    fn a_key_that_is_gone_makes_a_pass_due() {
+        let settled = Settled::default();
+        let ids = vec!["0c87a417f764bcf7".to_owned()];
+        settled.record(&sealed(1, "u1"), Some("10"), &ids);
+        settled.observe(&Event::Apply(secret("10")));
+        assert!(settled.unchanged(&sealed(1, "u1"), all_held).is_some());
+        assert_eq!(
+            settled.unchanged(&sealed(1, "u1"), |id| id != "0c87a417f764bcf7"),
+            None
+        );
     }
 
     #[test]
@@ -195,10 +246,10 @@ mod tests {
         settled.observe(&Event::Apply(secret("10")));
         settled.observe(&Event::Init);
         assert!(
-            settled.unchanged(&sealed(1, "u1")).is_some(),
+            settled.unchanged(&sealed(1, "u1"), all_held).is_some(),
             "the old view holds until the relist completes"
         );
         settled.observe(&Event::InitDone);
-        assert_eq!(settled.unchanged(&sealed(1, "u1")), None);
+        assert_eq!(settled.unchanged(&sealed(1, "u1"), all_held), None);
     }
 }

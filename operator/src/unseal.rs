@@ -41,7 +41,8 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
     let name = cached.name_any();
-    if let Some(key_ids) = ctx.settled.unchanged(&cached.metadata) {
+    let keys = ctx.keys.snapshot();
+    if let Some(key_ids) = ctx.settled.unchanged(&cached.metadata, |id| keys.holds(id)) {
         ctx.note_key_use(&namespace, &name, &key_ids);
         return Ok(Action::await_change());
     }

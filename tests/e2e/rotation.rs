@@ -175,3 +175,75 @@ async fn seal_rotate_asks_for_a_key_and_sigterm_stops_cleanly() -> Result<()> {
     );
     ns.delete().await
 }
+
+/// The Ready condition's status and reason.
+async fn ready_reason(
+    api: &kube::Api<SealedSecret>,
+    name: &str,
+) -> Result<Option<(String, String)>> {
+    Ok(api
+        .get(name)
+        .await?
+        .status
+        .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Ready"))
+        .map(|c| (c.status, c.reason)))
+}
+
+#[tokio::test]
+async fn a_key_deleted_by_hand_is_reported_on_what_it_sealed() -> Result<()> {
+    let ns = TestNamespace::create("key-deleted").await?;
+    install_crd(&ns.client, &SealedSecret::crd()).await?;
+    let operator = Operator::start(&ns.name, &["--key-rotation-period=0"])?;
+    operator.wait_ready().await?;
+    let first = eventually("a first key", WAIT, || ns.published_recipient()).await?;
+    let sealed_api = ns.api::<SealedSecret>();
+    let secrets = ns.api::<Secret>();
+    let sealed = seal_secret(&ns.name, "app", "Opaque", &[("k", "app-value")])?;
+    sealed_api.create(&PostParams::default(), &sealed).await?;
+    eventually("app Ready", WAIT, || async {
+        Ok(ready_reason(&sealed_api, "app")
+            .await?
+            .filter(|(status, _)| status == "True"))
+    })
+    .await?;
+
+    // The only key goes. The leader makes a new one, and "app", settled until now, must show
+    // that nothing can open it any more; its Secret is left as it is.
+    ns.api::<Secret>()
+        .delete_collection(
+            &kube::api::DeleteParams::default(),
+            &ListParams::default().labels("seal.dev/key=true"),
+        )
+        .await?;
+    let reason = eventually("app to report the missing key", WAIT, || async {
+        Ok(ready_reason(&sealed_api, "app")
+            .await?
+            .filter(|(status, _)| status == "False"))
+    })
+    .await?;
+    assert_eq!(reason.1, "NoMatchingKey");
+    let value = secrets.get("app").await?.data.unwrap_or_default();
+    assert_eq!(
+        value["k"].0, b"app-value",
+        "the Secret must be left as it was"
+    );
+    let events = ns
+        .api::<k8s_openapi::api::events::v1::Event>()
+        .list(&ListParams::default())
+        .await?
+        .items;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("NoMatchingKey")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("app")),
+        "no NoMatchingKey Event on app"
+    );
+    let second = eventually("a new key", WAIT, || async {
+        Ok(ns.published_recipient().await?.filter(|r| *r != first))
+    })
+    .await?;
+    assert_ne!(second, first);
+    drop(operator);
+    ns.delete().await
+}
