@@ -1,8 +1,7 @@
 //! Wires the watches to the reconciler: SealedSecrets, the Secrets they own (by label, not
 //! every Secret in the cluster), and a full pass whenever the key set changes.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
@@ -11,7 +10,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client};
 use seal_shared::sealed_secret::SealedSecret;
 use tokio::sync::watch;
 use tokio_stream_compat::watch_stream;
@@ -19,8 +18,8 @@ use tokio_stream_compat::watch_stream;
 use crate::audit::Audit;
 use crate::keys::Keys;
 use crate::labels::{ADOPT, MANAGED_BY, MANAGED_BY_VALUE};
+use crate::ledger::{Ledger, desired_state};
 use crate::metrics::Metrics;
-use crate::settled::{Settled, desired_state};
 use crate::unseal::{error_policy, reconcile};
 
 /// Trims a SealedSecret's metadata before it enters the cache, which holds every
@@ -50,11 +49,8 @@ pub struct Context {
     /// True while this replica holds the Lease. Standby replicas keep their watches warm
     /// but write nothing, so there is one writer and one set of Events.
     leading: watch::Receiver<bool>,
-    backoff: Mutex<HashMap<(String, String), u32>>,
-    /// The SealedSecrets that need no pass until something changes.
-    pub settled: Settled,
-    /// The SealedSecrets whose items were last opened with a non-current key.
-    stale: Mutex<HashSet<(String, String)>>,
+    /// Back-off, key use and whether a pass is due, per SealedSecret.
+    pub ledger: Ledger,
 }
 
 impl Context {
@@ -71,28 +67,12 @@ impl Context {
             audit,
             metrics,
             leading,
-            backoff: Mutex::default(),
-            settled: Settled::default(),
-            stale: Mutex::default(),
+            ledger: Ledger::default(),
         }
     }
 
     pub fn is_leading(&self) -> bool {
         *self.leading.borrow()
-    }
-
-    pub fn bump_backoff(&self, namespace: &str, name: &str) -> u32 {
-        let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        let attempt = map
-            .entry((namespace.to_owned(), name.to_owned()))
-            .or_insert(0);
-        *attempt += 1;
-        *attempt - 1
-    }
-
-    pub fn clear_backoff(&self, namespace: &str, name: &str) {
-        let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&(namespace.to_owned(), name.to_owned()));
     }
 
     /// Records whether a SealedSecret's items were opened with a non-current key, and
@@ -101,14 +81,8 @@ impl Context {
         let keys = self.keys.snapshot();
         let current = keys.current().map(|k| k.id.as_str());
         let stale = key_ids.iter().any(|id| Some(id.as_str()) != current);
-        let mut set = self.stale.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = (namespace.to_owned(), name.to_owned());
-        if stale {
-            set.insert(entry);
-        } else {
-            set.remove(&entry);
-        }
-        self.metrics.stale_key_sealed.set(set.len() as i64);
+        let count = self.ledger.note_key_use(namespace, name, stale);
+        self.metrics.stale_key_sealed.set(count as i64);
     }
 
     /// A deleted SealedSecret is never reconciled again: forget what was kept about it.
@@ -118,25 +92,14 @@ impl Context {
         event: &watcher::Event<CachedSealedSecret>,
         cache: &Store<CachedSealedSecret>,
     ) {
-        let mut stale = self.stale.lock().unwrap_or_else(|p| p.into_inner());
-        let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        match event {
-            watcher::Event::Delete(object) => {
-                self.settled.forget(&object.metadata);
-                let entry = (object.namespace().unwrap_or_default(), object.name_any());
-                stale.remove(&entry);
-                backoff.remove(&entry);
-            }
-            watcher::Event::InitDone => {
-                let exists =
-                    |ns: &str, name: &str| cache.get(&ObjectRef::new(name).within(ns)).is_some();
-                stale.retain(|(ns, name)| exists(ns, name));
-                backoff.retain(|(ns, name), _| exists(ns, name));
-                self.settled.retain(exists);
-            }
+        let stale = match event {
+            watcher::Event::Delete(object) => self.ledger.forget(&object.metadata),
+            watcher::Event::InitDone => self
+                .ledger
+                .retain(|ns, name| cache.get(&ObjectRef::new(name).within(ns)).is_some()),
             _ => return,
-        }
-        self.metrics.stale_key_sealed.set(stale.len() as i64);
+        };
+        self.metrics.stale_key_sealed.set(stale as i64);
     }
 }
 
@@ -187,7 +150,7 @@ pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
         .owns_stream(
             watcher::watcher(secrets, owned)
                 .default_backoff()
-                .inspect_ok(move |event| observing.settled.observe(event))
+                .inspect_ok(move |event| observing.ledger.observe(event))
                 .touched_objects(),
         )
         .reconcile_all_on(triggers)

@@ -1,7 +1,9 @@
 //! seal-operator: holds the cluster's age keys and turns SealedSecrets into Secrets.
 //!
 //! Where things are: `unseal.rs` turns a SealedSecret into a Secret (the reconciler),
-//! `controller.rs` wires watches to it, `keys.rs` loads and creates keys, `rotation.rs`
+//! `controller.rs` wires watches to it, `ledger.rs` remembers per SealedSecret what the
+//! next pass needs (back-off, key use, whether one is due), `keys.rs` loads and creates
+//! keys, `leader.rs` holds the Lease, `rotation.rs`
 //! decides when a new key is due, `publish.rs` writes the public-key ConfigMap, `audit.rs`
 //! writes Events and the audit log, `http.rs` and `metrics.rs` serve the HTTP port.
 #![forbid(unsafe_code)]
@@ -13,10 +15,10 @@ pub mod http;
 pub mod keys;
 pub mod labels;
 pub mod leader;
+pub mod ledger;
 pub mod metrics;
 pub mod publish;
 pub mod rotation;
-pub mod settled;
 pub mod status;
 pub mod unseal;
 

@@ -42,11 +42,11 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
         .ok_or(Error::MissingField("metadata.namespace"))?;
     let name = cached.name_any();
     let keys = ctx.keys.snapshot();
-    if let Some(key_ids) = ctx.settled.unchanged(&cached.metadata, |id| keys.holds(id)) {
+    if let Some(key_ids) = ctx.ledger.unchanged(&cached.metadata, |id| keys.holds(id)) {
         ctx.note_key_use(&namespace, &name, &key_ids);
         return Ok(Action::await_change());
     }
-    ctx.settled.forget(&cached.metadata);
+    ctx.ledger.unsettle(&cached.metadata);
     let sealed_api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
     let Some(sealed) = read_whole(&sealed_api, &cached).await? else {
         // Deleted since the event: its Secret goes with it through the owner reference.
@@ -142,7 +142,7 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
     let status = status::next_status(&sealed, &outcome, Timestamp::now());
     status::write(&sealed_api, &sealed, status).await?;
     if outcome.ready {
-        ctx.settled
+        ctx.ledger
             .record(&sealed.metadata, secret_version.as_deref(), &key_ids);
     }
 
@@ -174,7 +174,7 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
         reason: &outcome.reason,
         message: &outcome.message,
     });
-    ctx.clear_backoff(&namespace, &name);
+    ctx.ledger.succeeded(&namespace, &name);
     Ok(action)
 }
 
@@ -423,7 +423,9 @@ fn refusal(error: seal_shared::Error) -> Refusal {
 
 /// Failed API calls back off exponentially per object: 0.5 s doubling to 5 minutes.
 pub fn error_policy(sealed: Arc<CachedSealedSecret>, error: &Error, ctx: Arc<Context>) -> Action {
-    let attempt = ctx.bump_backoff(&sealed.namespace().unwrap_or_default(), &sealed.name_any());
+    let attempt = ctx
+        .ledger
+        .failed(&sealed.namespace().unwrap_or_default(), &sealed.name_any());
     let delay = Duration::from_millis(500)
         .saturating_mul(1 << attempt.min(10))
         .min(Duration::from_secs(300));
