@@ -132,7 +132,11 @@ pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
     let observing = ctx.clone();
     let sealed = watcher::watcher(sealed_api, watcher::Config::default())
         .default_backoff()
-        .modify(|object: &mut CachedSealedSecret| keep_what_reconcile_reads(&mut object.metadata))
+        .modify(|object: &mut CachedSealedSecret| {
+            // The kind is known from the type; two strings per object are not worth keeping.
+            object.types = None;
+            keep_what_reconcile_reads(&mut object.metadata);
+        })
         .reflect(writer)
         .inspect_ok(move |event| forgetting.forget_deleted(event, &cache))
         .touched_objects()
