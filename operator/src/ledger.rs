@@ -14,6 +14,7 @@
 //! gets a pass (its event arrives after the change and wakes the owner again).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
@@ -59,7 +60,7 @@ struct Mark {
 }
 
 #[derive(Default)]
-struct Entry {
+struct Tracked {
     /// Failed passes in a row.
     failures: u32,
     /// Its items were last opened with a key that no longer seals.
@@ -70,7 +71,7 @@ struct Entry {
     secret_seen: Option<u64>,
 }
 
-impl Entry {
+impl Tracked {
     fn is_empty(&self) -> bool {
         self.failures == 0 && !self.stale && self.settled.is_none() && self.secret_seen.is_none()
     }
@@ -85,7 +86,7 @@ impl Entry {
 
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<Key, Entry>,
+    entries: HashMap<Key, Tracked>,
     /// Secret versions gathered during a relist; they replace every `secret_seen` when the
     /// relist is complete, so Secrets deleted while the watch was down drop out.
     relisting: Option<HashMap<Key, u64>>,
@@ -95,21 +96,21 @@ struct Inner {
 
 impl Inner {
     /// Changes one entry, and drops it once there is nothing left to remember.
-    fn update<T>(&mut self, key: Key, change: impl FnOnce(&mut Entry) -> T) -> T {
-        let entry = self.entries.entry(key);
-        match entry {
-            std::collections::hash_map::Entry::Occupied(mut occupied) => {
+    fn update<T>(&mut self, key: Key, change: impl FnOnce(&mut Tracked) -> T) -> T {
+        match self.entries.entry(key) {
+            Slot::Occupied(mut occupied) => {
                 let was_stale = occupied.get().stale;
                 let out = change(occupied.get_mut());
                 let now_stale = occupied.get().stale;
                 if occupied.get().is_empty() {
                     occupied.remove();
                 }
-                self.stale = self.stale + usize::from(now_stale) - usize::from(was_stale);
+                self.stale =
+                    (self.stale + usize::from(now_stale)).saturating_sub(usize::from(was_stale));
                 out
             }
-            std::collections::hash_map::Entry::Vacant(vacant) => {
-                let mut fresh = Entry::default();
+            Slot::Vacant(vacant) => {
+                let mut fresh = Tracked::default();
                 let out = change(&mut fresh);
                 if !fresh.is_empty() {
                     self.stale += usize::from(fresh.stale);
@@ -220,7 +221,7 @@ impl Ledger {
     /// Forgets a deleted SealedSecret; answers how many stale ones remain.
     pub fn forget(&self, sealed: &ObjectMeta) -> usize {
         let mut inner = self.lock();
-        inner.update(key(sealed), Entry::forget_sealed_secret);
+        inner.update(key(sealed), Tracked::forget_sealed_secret);
         inner.stale
     }
 
