@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tokio_stream_compat::watch_stream;
 
 use crate::audit::Audit;
-use crate::keys::Keys;
+use crate::keys::{KeySet, Keys};
 use crate::labels::{ADOPT, MANAGED_BY, MANAGED_BY_VALUE};
 use crate::ledger::{Ledger, desired_state};
 use crate::metrics::Metrics;
@@ -77,8 +77,7 @@ impl Context {
 
     /// Records whether a SealedSecret's items were opened with a non-current key, and
     /// publishes how many such SealedSecrets still exist.
-    pub fn note_key_use(&self, namespace: &str, name: &str, key_ids: &[String]) {
-        let keys = self.keys.snapshot();
+    pub fn note_key_use(&self, keys: &KeySet, namespace: &str, name: &str, key_ids: &[String]) {
         let current = keys.current().map(|k| k.id.as_str());
         let stale = key_ids.iter().any(|id| Some(id.as_str()) != current);
         let count = self.ledger.note_key_use(namespace, name, stale);

@@ -19,6 +19,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::audit::AuditRecord;
 use crate::controller::{CachedSealedSecret, Context};
+use crate::keys::KeySet;
 use crate::labels::{ADOPT, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_VALUE};
 use crate::metrics::OutcomeLabels;
 use crate::status::{self, Outcome};
@@ -41,9 +42,10 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
     let name = cached.name_any();
+    // One view of the keys for the whole pass, even if they change meanwhile.
     let keys = ctx.keys.snapshot();
     if let Some(key_ids) = ctx.ledger.unchanged(&cached.metadata, |id| keys.holds(id)) {
-        ctx.note_key_use(&namespace, &name, &key_ids);
+        ctx.note_key_use(&keys, &namespace, &name, &key_ids);
         return Ok(Action::await_change());
     }
     ctx.ledger.unsettle(&cached.metadata);
@@ -60,14 +62,14 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
         .collect();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
 
-    let result = unseal_and_apply(&sealed, &ctx, &secrets).await;
+    let result = unseal_and_apply(&sealed, &keys, &ctx, &secrets).await;
     let (outcome, key_ids, secret_version, action) = match result {
         Ok(Applied {
             wrote,
             key_ids,
             secret_version,
         }) => {
-            ctx.note_key_use(&namespace, &name, &key_ids);
+            ctx.note_key_use(&keys, &namespace, &name, &key_ids);
             let message = format!(
                 "Secret {name} holds {} item(s) unsealed with key(s) {}",
                 items.len(),
@@ -228,11 +230,11 @@ struct Applied {
 
 async fn unseal_and_apply(
     sealed: &SealedSecret,
+    keys: &KeySet,
     ctx: &Context,
     secrets: &Api<Secret>,
 ) -> Result<Applied, Failed> {
     let name = sealed.name_any();
-    let keys = ctx.keys.snapshot();
     let mut values: BTreeMap<String, Zeroizing<Vec<u8>>> = BTreeMap::new();
     let mut key_ids: Vec<String> = Vec::new();
     for (key, encoded) in &sealed.spec.encrypted_data {
