@@ -26,14 +26,6 @@ async fn secret_data(api: &Api<Secret>, name: &str) -> Result<Option<BTreeMap<St
     }))
 }
 
-async fn ready_reason(api: &Api<SealedSecret>, name: &str) -> Result<Option<(String, String)>> {
-    let obj = api.get(name).await?;
-    Ok(obj
-        .status
-        .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Ready"))
-        .map(|c| (c.status, c.reason)))
-}
-
 /// The outcomes of the audit lines written so far for one SealedSecret, in order.
 fn audit_outcomes(operator: &Operator, name: &str) -> Result<Vec<String>> {
     let audit = std::fs::read_to_string(&operator.stdout)?;
@@ -90,7 +82,8 @@ async fn operator_unseals_follows_repairs_and_refuses() -> Result<()> {
     );
     assert_eq!(Some(owner.uid.clone()), created.metadata.uid);
     eventually("Ready=True", WAIT, || async {
-        Ok(ready_reason(&sealed_api, "db")
+        Ok(ns
+            .ready_reason("db")
             .await?
             .filter(|(s, r)| s == "True" && r == "Unsealed"))
     })
@@ -147,7 +140,8 @@ async fn operator_unseals_follows_repairs_and_refuses() -> Result<()> {
     copy.metadata.resource_version = None;
     sealed_api.create(&PostParams::default(), &copy).await?;
     eventually("BindingMismatch on the copy", WAIT, || async {
-        Ok(ready_reason(&sealed_api, "copy")
+        Ok(ns
+            .ready_reason("copy")
             .await?
             .filter(|(s, r)| s == "False" && r == "BindingMismatch"))
     })
@@ -165,7 +159,8 @@ async fn operator_unseals_follows_repairs_and_refuses() -> Result<()> {
     let over = seal_secret(&ns.name, "unmanaged", "Opaque", &[("k", "sealed")])?;
     sealed_api.create(&PostParams::default(), &over).await?;
     eventually("SecretConflict", WAIT, || async {
-        Ok(ready_reason(&sealed_api, "unmanaged")
+        Ok(ns
+            .ready_reason("unmanaged")
             .await?
             .filter(|(s, r)| s == "False" && r == "SecretConflict"))
     })

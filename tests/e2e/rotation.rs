@@ -176,19 +176,6 @@ async fn seal_rotate_asks_for_a_key_and_sigterm_stops_cleanly() -> Result<()> {
     ns.delete().await
 }
 
-/// The Ready condition's status and reason.
-async fn ready_reason(
-    api: &kube::Api<SealedSecret>,
-    name: &str,
-) -> Result<Option<(String, String)>> {
-    Ok(api
-        .get(name)
-        .await?
-        .status
-        .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Ready"))
-        .map(|c| (c.status, c.reason)))
-}
-
 #[tokio::test]
 async fn a_key_deleted_by_hand_is_reported_on_what_it_sealed() -> Result<()> {
     let ns = TestNamespace::create("key-deleted").await?;
@@ -201,7 +188,8 @@ async fn a_key_deleted_by_hand_is_reported_on_what_it_sealed() -> Result<()> {
     let sealed = seal_secret(&ns.name, "app", "Opaque", &[("k", "app-value")])?;
     sealed_api.create(&PostParams::default(), &sealed).await?;
     eventually("app Ready", WAIT, || async {
-        Ok(ready_reason(&sealed_api, "app")
+        Ok(ns
+            .ready_reason("app")
             .await?
             .filter(|(status, _)| status == "True"))
     })
@@ -216,7 +204,8 @@ async fn a_key_deleted_by_hand_is_reported_on_what_it_sealed() -> Result<()> {
         )
         .await?;
     let reason = eventually("app to report the missing key", WAIT, || async {
-        Ok(ready_reason(&sealed_api, "app")
+        Ok(ns
+            .ready_reason("app")
             .await?
             .filter(|(status, _)| status == "False"))
     })

@@ -102,6 +102,18 @@ impl TestNamespace {
             .filter(|r| !r.is_empty()))
     }
 
+    /// The status and reason of the SealedSecret `name`'s Ready condition, if it has one yet.
+    pub async fn ready_reason(&self, name: &str) -> Result<Option<(String, String)>> {
+        let sealed = self
+            .api::<seal_shared::sealed_secret::SealedSecret>()
+            .get(name)
+            .await?;
+        Ok(sealed
+            .status
+            .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Ready"))
+            .map(|c| (c.status, c.reason)))
+    }
+
     /// Deletes the namespace. This server runs no namespace controller, so the namespace
     /// stays Terminating; its objects are left for the next `cluster down`.
     pub async fn delete(self) -> Result<()> {
