@@ -255,6 +255,19 @@ mod tests {
         }
     }
 
+    /// A ledger in which "db" was left Ready by a pass that wrote its Secret at `version`
+    /// with key 0c87a417f764bcf7, and the watch has shown that version.
+    fn settled_at(version: &str) -> Ledger {
+        let ledger = Ledger::default();
+        ledger.record(
+            &sealed(1, "u1"),
+            Some(version),
+            &["0c87a417f764bcf7".to_owned()],
+        );
+        ledger.observe(&Event::Apply(secret(version)));
+        ledger
+    }
+
     fn all_held(_: &str) -> bool {
         true
     }
@@ -372,10 +385,7 @@ mod tests {
 
     #[test]
     fn a_key_that_is_gone_makes_a_pass_due() {
-        let ledger = Ledger::default();
-        let ids = vec!["0c87a417f764bcf7".to_owned()];
-        ledger.record(&sealed(1, "u1"), Some("10"), &ids);
-        ledger.observe(&Event::Apply(secret("10")));
+        let ledger = settled_at("10");
         assert!(ledger.unchanged(&sealed(1, "u1"), all_held).is_some());
         assert_eq!(
             ledger.unchanged(&sealed(1, "u1"), |id| id != "0c87a417f764bcf7"),
@@ -385,10 +395,7 @@ mod tests {
 
     #[test]
     fn a_relist_drops_secrets_deleted_meanwhile() {
-        let ledger = Ledger::default();
-        let ids = vec!["0c87a417f764bcf7".to_owned()];
-        ledger.record(&sealed(1, "u1"), Some("10"), &ids);
-        ledger.observe(&Event::Apply(secret("10")));
+        let ledger = settled_at("10");
         ledger.observe(&Event::Init);
         assert!(
             ledger.unchanged(&sealed(1, "u1"), all_held).is_some(),

@@ -239,7 +239,7 @@ async fn main() -> Result<()> {
         unrelated_start.elapsed()
     );
 
-    // Latency: one at a time, apply then poll for the Secret.
+    // Latency: one at a time, apply then wait for the watch to show the Secret.
     let mut arrivals = Arrivals::start(ns.api()).await?;
     let mut latencies = Vec::with_capacity(LATENCY_SAMPLES);
     for i in 0..LATENCY_SAMPLES {
