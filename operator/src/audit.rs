@@ -33,6 +33,9 @@ pub struct AuditRecord<'a> {
     pub outcome: &'static str,
     pub reason: &'a str,
     pub message: &'a str,
+    /// Set when this attempt took the Secret over: who had it before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopted_from: Option<&'a str>,
 }
 
 /// Publishes Events directly. kube's `Recorder` keeps every Event for six minutes to merge

@@ -149,12 +149,20 @@ pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
     // (start-up, a key change): unbounded, every reconcile's buffers and requests pile up.
     Controller::for_stream(sealed, reader)
         .with_config(controller::Config::default().concurrency(RECONCILE_CONCURRENCY))
-        // Owner references are all a trigger needs.
-        .owns_stream(
+        // A Secret wakes the SealedSecret of its own namespace and name, not its owner
+        // reference: a Secret whose owner reference someone removed must be repaired too.
+        .watches_stream(
             watcher::watcher(secrets, owned)
                 .default_backoff()
                 .inspect_ok(move |event| observing.ledger.observe(event))
                 .touched_objects(),
+            |secret: PartialObjectMeta<Secret>| {
+                let namespace = secret.metadata.namespace.unwrap_or_default();
+                secret
+                    .metadata
+                    .name
+                    .map(|name| ObjectRef::new(&name).within(&namespace))
+            },
         )
         .reconcile_all_on(triggers)
         .shutdown_on_signal()

@@ -12,9 +12,14 @@ pub const KEY_CREATED: &str = "seal.dev/created";
 pub const KEY_STATE: &str = "seal.dev/state";
 pub const KEY_SECRET_TYPE: &str = "seal.dev/age-key";
 
-/// Annotation on a SealedSecret that lets the operator take over an existing Secret it did
-/// not create. Without it such a Secret is never overwritten.
+/// Annotation on a SealedSecret asking the operator to take over the Secret that a Bitnami
+/// SealedSecret of the same name controls (the move from sealed-secrets). It is not consent
+/// to overwrite any other Secret: see `adoption.rs`.
 pub const ADOPT: &str = "seal.dev/adopt-existing-secret";
+
+/// Annotation on an existing Secret by which whoever may write it consents to seal-operator
+/// taking it over.
+pub const CONSENT: &str = "seal.dev/managed";
 
 pub use seal_shared::public_keys::{CONFIGMAP as PUBLIC_KEYS_CONFIGMAP, ROTATE_REQUESTED};
 

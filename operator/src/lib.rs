@@ -1,6 +1,8 @@
 //! seal-operator: holds the cluster's age keys and turns SealedSecrets into Secrets.
 //!
 //! Where things are: `unseal.rs` turns a SealedSecret into a Secret (the reconciler),
+//! `adoption.rs` decides whether an existing Secret may be taken over, `secret.rs` builds
+//! the desired Secret and what it takes to make an existing one exactly that,
 //! `controller.rs` wires watches to it, `ledger.rs` remembers per SealedSecret what the
 //! next pass needs (back-off, key use, whether one is due), `keys.rs` loads and creates
 //! keys, `leader.rs` holds the Lease, `rotation.rs`
@@ -8,6 +10,7 @@
 //! writes Events and the audit log, `http.rs` and `metrics.rs` serve the HTTP port.
 #![forbid(unsafe_code)]
 
+pub mod adoption;
 pub mod args;
 pub mod audit;
 pub mod controller;
@@ -19,6 +22,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod publish;
 pub mod rotation;
+pub mod secret;
 pub mod status;
 pub mod unseal;
 

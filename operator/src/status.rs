@@ -15,6 +15,20 @@ pub struct Outcome {
     pub wrote_secret: bool,
 }
 
+/// Whether the SealedSecret's Ready condition already reports this failure, so that a retry
+/// that fails the same way adds no Event.
+pub fn already_reported(sealed: &SealedSecret, reason: &str, message: &str) -> bool {
+    sealed.status.as_ref().is_some_and(|status| {
+        status.conditions.iter().any(|c| {
+            c.type_ == "Ready"
+                && c.status == "False"
+                && c.reason == reason
+                && c.message == message
+                && c.observed_generation == sealed.metadata.generation
+        })
+    })
+}
+
 /// The status that `outcome` leads to, keeping times that did not change.
 pub fn next_status(sealed: &SealedSecret, outcome: &Outcome, now: Timestamp) -> SealedSecretStatus {
     let previous = sealed.status.clone().unwrap_or_default();
@@ -69,4 +83,49 @@ pub async fn write(
     )
     .await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(reason: &str, message: &str, generation: i64) -> SealedSecret {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "seal.dev/v1",
+            "kind": "SealedSecret",
+            "metadata": {"name": "db", "namespace": "app", "generation": generation},
+            "spec": {"encryptedData": {}},
+            "status": {"conditions": [{
+                "type": "Ready", "status": "False", "reason": reason, "message": message,
+                "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1,
+            }]},
+        }))
+        .expect("a valid SealedSecret")
+    }
+
+    #[test]
+    fn a_failure_is_reported_once_per_reason_message_and_generation() {
+        let sealed = failed("SecretConflict", "Secret app/db already exists", 1);
+        assert!(already_reported(
+            &sealed,
+            "SecretConflict",
+            "Secret app/db already exists"
+        ));
+        assert!(!already_reported(
+            &sealed,
+            "NoMatchingKey",
+            "Secret app/db already exists"
+        ));
+        assert!(!already_reported(
+            &sealed,
+            "SecretConflict",
+            "another message"
+        ));
+        let edited = failed("SecretConflict", "Secret app/db already exists", 2);
+        assert!(!already_reported(
+            &edited,
+            "SecretConflict",
+            "Secret app/db already exists"
+        ));
+    }
 }

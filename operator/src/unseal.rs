@@ -1,27 +1,28 @@
 //! Where a SealedSecret becomes a Secret: unseal every item with the key that sealed it,
-//! check each binding against the object's own namespace, name and item key, then write the
-//! Secret with server-side apply, owned by the SealedSecret.
+//! check each binding against the object's own namespace, name and item key, decide whether
+//! an existing Secret may be written (`adoption.rs`), then make the Secret exactly the one
+//! the SealedSecret describes (`secret.rs`), owned by the SealedSecret.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, GetParams, Patch, PatchParams};
+use kube::api::{DeleteParams, GetParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use seal_shared::sealed_secret::{SealedSecret, unseal_entry};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::adoption::{self, Claimant, Ownership, Previous};
 use crate::audit::AuditRecord;
 use crate::controller::{CachedSealedSecret, Context};
 use crate::keys::KeySet;
-use crate::labels::{ADOPT, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_VALUE};
+use crate::labels::{ADOPT, FIELD_MANAGER};
 use crate::metrics::OutcomeLabels;
+use crate::secret::{Change, Desired};
 use crate::status::{self, Outcome};
 use crate::{Error, Result};
 
@@ -63,13 +64,27 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
 
     let result = unseal_and_apply(&sealed, &keys, &ctx, &secrets).await;
+    let mut adopted_from = None;
     let (outcome, key_ids, secret_version, action) = match result {
         Ok(Applied {
             wrote,
             key_ids,
             secret_version,
+            adopted,
         }) => {
             ctx.note_key_use(&keys, &namespace, &name, &key_ids);
+            if let Some(previous) = adopted {
+                ctx.audit
+                    .event(
+                        &sealed,
+                        false,
+                        "Adopted",
+                        "Adopt",
+                        format!("took over Secret {name} from {}", previous.describe()),
+                    )
+                    .await;
+                adopted_from = Some(previous.audit_label());
+            }
             let message = format!(
                 "Secret {name} holds {} item(s) unsealed with key(s) {}",
                 items.len(),
@@ -104,15 +119,18 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
             )
         }
         Err(Failed::Refused(refusal)) => {
-            ctx.audit
-                .event(
-                    &sealed,
-                    true,
-                    refusal.reason,
-                    "Unseal",
-                    refusal.message.clone(),
-                )
-                .await;
+            // One Warning per distinct failure, not one per retry: the status keeps saying it.
+            if !status::already_reported(&sealed, refusal.reason, &refusal.message) {
+                ctx.audit
+                    .event(
+                        &sealed,
+                        true,
+                        refusal.reason,
+                        "Unseal",
+                        refusal.message.clone(),
+                    )
+                    .await;
+            }
             let action = refusal
                 .retry
                 .map(Action::requeue)
@@ -175,6 +193,7 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
         outcome: outcome_label,
         reason: &outcome.reason,
         message: &outcome.message,
+        adopted_from: adopted_from.as_deref(),
     });
     ctx.ledger.succeeded(&namespace, &name);
     Ok(action)
@@ -226,6 +245,8 @@ struct Applied {
     key_ids: Vec<String>,
     /// The Secret's version as written or found.
     secret_version: Option<String>,
+    /// Who had the Secret before this pass took it over.
+    adopted: Option<Previous>,
 }
 
 async fn unseal_and_apply(
@@ -248,64 +269,74 @@ async fn unseal_and_apply(
     }
     key_ids.sort();
 
+    let desired =
+        Desired::new(sealed, &values).ok_or(Failed::Api(Error::MissingField("metadata.uid")))?;
     let existing = secrets.get_opt(&name).await?.map(WipedSecret);
-    let uid = sealed.metadata.uid.clone().unwrap_or_default();
-    if let Some(existing) = &existing {
-        let owned = existing
-            .0
-            .owner_references()
-            .iter()
-            .any(|o| o.controller == Some(true) && o.uid == uid);
-        let adopt = sealed.annotations().get(ADOPT).is_some_and(|v| v == "true");
-        if !owned && !adopt {
-            return Err(Failed::Refused(Refusal {
-                reason: "SecretConflict",
-                message: format!(
-                    "Secret {name} already exists and is not managed by this SealedSecret; delete it, or set the annotation {ADOPT}: \"true\" on the SealedSecret to take it over"
-                ),
-                retry: Some(Duration::from_secs(60)),
-            }));
+    let mut adopted = None;
+    let change = match &existing {
+        // Nothing to replace: the Secret is created.
+        None => Change::Replace,
+        Some(existing) => {
+            let claimant = Claimant {
+                namespace: &desired.namespace,
+                name: &name,
+                uid: sealed.metadata.uid.as_deref().unwrap_or_default(),
+                adopt_requested: sealed.annotations().get(ADOPT).is_some_and(|v| v == "true"),
+            };
+            match adoption::decide(&existing.0.metadata, &claimant) {
+                Ownership::Owned => {}
+                Ownership::Adopt(previous) => adopted = Some(previous),
+                Ownership::Refuse(message) => {
+                    // The Secret's owner may consent later, and unmanaged Secrets are not
+                    // watched: look again soon.
+                    return Err(Failed::Refused(Refusal {
+                        reason: "SecretConflict",
+                        message,
+                        retry: Some(Duration::from_secs(15)),
+                    }));
+                }
+            }
+            desired.change_from(&existing.0)
         }
-        // Applying an unchanged Secret is not free everywhere: some API server versions
-        // record a new managedFields time on every apply, which would wake our own watch.
-        if owned && up_to_date(&existing.0, sealed, &values) {
+    };
+    let written = match (change, &existing) {
+        (Change::None, Some(existing)) => {
             return Ok(Applied {
                 wrote: false,
                 key_ids,
                 secret_version: existing.0.metadata.resource_version.clone(),
+                adopted: None,
             });
         }
-    }
-    drop(existing);
-
-    let data: BTreeMap<String, Zeroizing<String>> = values
-        .iter()
-        .map(|(k, v)| (k.clone(), Zeroizing::new(STANDARD.encode(v.as_slice()))))
-        .collect();
-    drop(values);
-    let body = secret_body(sealed, &data)?;
-    drop(data);
-    // Borrowed, not copied: the only copies of the values left are this zeroizing buffer and
-    // the HTTP client's request body.
-    let raw: &serde_json::value::RawValue = std::str::from_utf8(&body)
-        .ok()
-        .and_then(|text| serde_json::from_str(text).ok())
-        .ok_or(Failed::Api(Error::MissingField(
-            "a serializable Secret body",
-        )))?;
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    // The server answers with metadata only: the values are not sent back.
-    let written: Api<PartialObjectMeta<Secret>> =
-        Api::namespaced(ctx.client.clone(), &sealed.namespace().unwrap_or_default());
-    let applied = match written.patch(&name, &params, &Patch::Apply(raw)).await {
-        Ok(applied) => applied,
-        Err(kube::Error::Api(status))
-            if status.code == 422 && status.message.contains("immutable") =>
-        {
-            // An immutable Secret cannot change in place; it is replaced as a whole.
-            secrets.delete(&name, &DeleteParams::default()).await?;
-            written.patch(&name, &params, &Patch::Apply(raw)).await?
+        (Change::Patch, Some(existing)) => {
+            let metadata_only: Api<PartialObjectMeta<Secret>> =
+                Api::namespaced(ctx.client.clone(), &desired.namespace);
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..PatchParams::default()
+            };
+            let patch = Patch::Merge(desired.patch_from(&existing.0));
+            metadata_only.patch(&name, &params, &patch).await
         }
+        (_, existing) => {
+            if let Some(existing) = existing {
+                // Only the very Secret this pass looked at: a newer one gets a pass of its own.
+                let unchanged = Preconditions {
+                    uid: existing.0.metadata.uid.clone(),
+                    resource_version: existing.0.metadata.resource_version.clone(),
+                };
+                let params = DeleteParams {
+                    preconditions: Some(unchanged),
+                    ..DeleteParams::default()
+                };
+                secrets.delete(&name, &params).await?;
+            }
+            create(&ctx.client, &desired).await
+        }
+    };
+    drop(existing);
+    let written = match written {
+        Ok(written) => written,
         Err(kube::Error::Api(status)) if status.code == 422 => {
             // The server's validation (for example a typed Secret missing a required key)
             // will refuse the same content again: wait for the SealedSecret to change.
@@ -320,8 +351,33 @@ async fn unseal_and_apply(
     Ok(Applied {
         wrote: true,
         key_ids,
-        secret_version: applied.metadata.resource_version,
+        secret_version: written.metadata.resource_version,
+        adopted,
     })
+}
+
+/// The response carries metadata only, so the values are not sent back to the operator.
+const METADATA_ONLY: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+
+/// Creates the Secret; fails with a conflict if one appeared since it was found missing, so
+/// a Secret made meanwhile by someone else is never overwritten.
+async fn create(
+    client: &kube::Client,
+    desired: &Desired<'_>,
+) -> Result<PartialObjectMeta<Secret>, kube::Error> {
+    let body = serde_json::to_vec(&desired.create_body()).map_err(kube::Error::SerdeError)?;
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PostParams::default()
+    };
+    let mut request = kube::core::Request::new(Secret::url_path(&(), Some(&desired.namespace)))
+        .create(&params, body)
+        .map_err(kube::Error::BuildRequest)?;
+    request.headers_mut().insert(
+        http::header::ACCEPT,
+        http::HeaderValue::from_static(METADATA_ONLY),
+    );
+    client.request(request).await
 }
 
 /// A Secret read back from the API server; its values are wiped when it is dropped.
@@ -333,76 +389,6 @@ impl Drop for WipedSecret {
             data.values_mut().for_each(|v| v.0.zeroize());
         }
     }
-}
-
-/// Whether the Secret already holds exactly what the SealedSecret says.
-fn up_to_date(
-    existing: &Secret,
-    sealed: &SealedSecret,
-    values: &BTreeMap<String, Zeroizing<Vec<u8>>>,
-) -> bool {
-    let template = &sealed.spec.template;
-    let data = existing.data.as_ref();
-    let same_data = data.map_or(values.is_empty(), |d| {
-        d.len() == values.len()
-            && values
-                .iter()
-                .all(|(k, v)| d.get(k).is_some_and(|have| have.0 == v.as_slice()))
-    });
-    // Exact equality: a label or annotation dropped from the template must go from the
-    // Secret too, which only an apply does.
-    let mut labels = template.metadata.labels.clone();
-    labels.insert(MANAGED_BY.into(), MANAGED_BY_VALUE.into());
-    same_data
-        && existing.type_.as_deref() == Some(template.type_.as_deref().unwrap_or("Opaque"))
-        && template
-            .immutable
-            .is_none_or(|i| existing.immutable == Some(i))
-        && existing.metadata.labels.clone().unwrap_or_default() == labels
-        && existing.metadata.annotations.clone().unwrap_or_default()
-            == template.metadata.annotations
-}
-
-/// The Secret as applied. The JSON is wiped after use: it carries the values.
-fn secret_body(
-    sealed: &SealedSecret,
-    data: &BTreeMap<String, Zeroizing<String>>,
-) -> Result<Zeroizing<Vec<u8>>, Failed> {
-    let template = &sealed.spec.template;
-    let mut labels = template.metadata.labels.clone();
-    labels.insert(MANAGED_BY.into(), MANAGED_BY_VALUE.into());
-    let owner = sealed
-        .controller_owner_ref(&())
-        .ok_or(Failed::Api(Error::MissingField("metadata.uid")))?;
-    let mut body = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": sealed.name_any(),
-            "labels": labels,
-            "annotations": template.metadata.annotations,
-            "ownerReferences": [owner],
-        },
-        "type": template.type_.as_deref().unwrap_or("Opaque"),
-        "data": {},
-    });
-    if let Some(immutable) = template.immutable {
-        body["immutable"] = immutable.into();
-    }
-    let mut json = Zeroizing::new(serde_json::to_vec(&body).map_err(|e| Failed::Api(e.into()))?);
-    // Splice the values in last so that no serde_json::Value ever holds them. Top-level keys
-    // are sorted and only "apiVersion": "v1" precedes "data", so the first match is it.
-    let values = serde_json::to_vec(data).map_err(|e| Failed::Api(e.into()))?;
-    let values = Zeroizing::new(values);
-    let marker = br#""data":{}"#;
-    if let Some(at) = json.windows(marker.len()).position(|w| w == marker) {
-        let mut spliced = Zeroizing::new(Vec::with_capacity(json.len() + values.len()));
-        spliced.extend_from_slice(&json[..at + 7]);
-        spliced.extend_from_slice(&values);
-        spliced.extend_from_slice(&json[at + marker.len()..]);
-        json = spliced;
-    }
-    Ok(json)
 }
 
 fn refusal(error: seal_shared::Error) -> Refusal {

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::Secret;
 use kube::CustomResourceExt;
 use kube::api::PostParams;
+use seal_e2e::chart::ChartRbac;
 use seal_e2e::operator::{Operator, seal_secret};
 use seal_e2e::tools::{helm_output, kubectl, render};
 use seal_e2e::{TestNamespace, eventually, wait::install_crd};
@@ -161,26 +162,8 @@ fn permissions(listing: &str) -> BTreeSet<String> {
 async fn the_operator_does_its_job_with_exactly_the_charts_rbac() -> Result<()> {
     let ns = TestNamespace::create("chart-rbac").await?;
     install_crd(&ns.client, &SealedSecret::crd()).await?;
-    let release = ns.name.clone();
-    let rendered = render(&["-n", &ns.name, "--kube-version", "v1.20.2"])?;
-    let rbac: Vec<&Value> = rendered
-        .iter()
-        .filter(|d| {
-            [
-                "ServiceAccount",
-                "ClusterRole",
-                "ClusterRoleBinding",
-                "Role",
-                "RoleBinding",
-            ]
-            .contains(&d["kind"].as_str().unwrap_or_default())
-        })
-        .collect();
-    // Cluster-scoped names carry the release name; make them unique to this test.
-    let text = serde_json::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": rbac}))?
-        .replace("seal-seal-operator", &format!("{release}-seal-operator"));
-    kubectl(&["apply", "-f", "-"], Some(&text))?;
-    let account = format!("{release}-seal-operator");
+    let rbac = ChartRbac::install(&ns)?;
+    let account = rbac.account.clone();
 
     let listing = kubectl(
         &[
@@ -212,19 +195,8 @@ async fn the_operator_does_its_job_with_exactly_the_charts_rbac() -> Result<()> 
         "kubectl auth can-i --list:\n{listing}"
     );
 
-    // A token for the ServiceAccount (TokenRequest API), and a kubeconfig that uses it.
-    let token = kubectl(
-        &["create", "token", &account, "-n", &ns.name, "--duration=1h"],
-        None,
-    )?;
-    let admin = std::fs::read_to_string(seal_e2e::kubeconfig_path())?;
-    let mut config: Value = serde_saphyr::from_str(&admin)?;
-    config["users"][0]["user"] = json!({"token": token.trim()});
-    let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, serde_json::to_string(&config)?)?;
-
-    let operator = Operator::start_with_kubeconfig(&ns.name, &kubeconfig, &["--identity=chart"])?;
+    let operator =
+        Operator::start_with_kubeconfig(&ns.name, &rbac.kubeconfig, &["--identity=chart"])?;
     operator
         .wait_ready()
         .await
@@ -260,13 +232,6 @@ async fn the_operator_does_its_job_with_exactly_the_charts_rbac() -> Result<()> 
         operator.output()
     );
     drop(operator);
-    kubectl(
-        &[
-            "delete",
-            "clusterrole,clusterrolebinding",
-            &format!("{release}-seal-operator-unseal"),
-        ],
-        None,
-    )?;
+    drop(rbac);
     ns.delete().await
 }

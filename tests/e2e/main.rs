@@ -1,7 +1,9 @@
 //! End-to-end tests against the real kube-apiserver + etcd from `tests/cluster/cluster up`.
 
+mod adoption;
 mod availability;
 mod chart;
+mod drift;
 mod operator;
 mod rotation;
 mod smoke;

@@ -12,6 +12,7 @@ use kube::api::{DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
+pub mod chart;
 pub mod operator;
 pub mod tools;
 pub mod wait;
