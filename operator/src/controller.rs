@@ -12,12 +12,12 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
 use seal_shared::sealed_secret::SealedSecret;
-use tokio::sync::watch;
 use tokio_stream_compat::watch_stream;
 
 use crate::audit::Audit;
 use crate::keys::{KeySet, Keys};
 use crate::labels::{ADOPT, MANAGED_BY, MANAGED_BY_VALUE};
+use crate::lease::Leadership;
 use crate::ledger::{Ledger, desired_state};
 use crate::metrics::Metrics;
 use crate::unseal::{error_policy, reconcile};
@@ -46,9 +46,9 @@ pub struct Context {
     pub keys: Arc<Keys>,
     pub audit: Arc<Audit>,
     pub metrics: Arc<Metrics>,
-    /// True while this replica holds the Lease. Standby replicas keep their watches warm
-    /// but write nothing, so there is one writer and one set of Events.
-    leading: watch::Receiver<bool>,
+    /// Whether this replica holds the Lease. Standby replicas keep their watches warm but
+    /// write nothing, so there is one writer and one set of Events.
+    leading: Leadership,
     /// Back-off, key use and whether a pass is due, per SealedSecret.
     pub ledger: Ledger,
 }
@@ -59,7 +59,7 @@ impl Context {
         keys: Arc<Keys>,
         audit: Arc<Audit>,
         metrics: Arc<Metrics>,
-        leading: watch::Receiver<bool>,
+        leading: Leadership,
     ) -> Self {
         Context {
             client,
@@ -71,8 +71,9 @@ impl Context {
         }
     }
 
+    /// Checked before every write: false as soon as this replica's claim lapses.
     pub fn is_leading(&self) -> bool {
-        *self.leading.borrow()
+        self.leading.is_leading()
     }
 
     /// Records whether a SealedSecret's items were opened with a non-current key, and
@@ -107,8 +108,12 @@ impl Context {
 /// of the sealed values.
 pub type CachedSealedSecret = PartialObjectMeta<SealedSecret>;
 
-/// Runs the controller until a shutdown signal; in-flight reconciles finish first.
-pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
+/// Runs the controller until `shutdown` fires; in-flight reconciles finish first.
+pub async fn run(
+    ctx: Arc<Context>,
+    watch_namespace: Option<&str>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     // `PartialObjectMeta` makes these metadata-only requests: no sealed values are cached
     // and no Secret values pass through the operator's watches.
     let (sealed_api, secrets): (Api<CachedSealedSecret>, Api<PartialObjectMeta<Secret>>) =
@@ -123,7 +128,7 @@ pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
     // A full pass when keys change (items may now open) and when this replica starts leading
     // (it skipped everything while standing by).
     let key_changes = watch_stream(ctx.keys.subscribe_changes());
-    let leadership = watch_stream(ctx.leading.clone());
+    let leadership = watch_stream(ctx.leading.subscribe());
     let triggers = futures::stream::select(key_changes, leadership);
     let (reader, writer) = reflector::store();
     let cache = reader.clone();
@@ -165,7 +170,7 @@ pub async fn run(ctx: Arc<Context>, watch_namespace: Option<&str>) {
             },
         )
         .reconcile_all_on(triggers)
-        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|_| std::future::ready(()))
         .await;

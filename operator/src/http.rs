@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use tokio::sync::watch;
 
 use crate::keys::Keys;
 use crate::metrics::Metrics;
@@ -20,7 +19,7 @@ use crate::metrics::Metrics;
 pub struct ApiState {
     pub keys: Arc<Keys>,
     /// Whether this replica holds the Lease.
-    pub leading: watch::Receiver<bool>,
+    pub leading: crate::lease::Leadership,
     /// Whether this replica has written the public-key ConfigMap since it started.
     pub published: Arc<AtomicBool>,
 }
@@ -50,7 +49,7 @@ async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
     if !(state.keys.is_synced() && state.keys.snapshot().current().is_some()) {
         return (StatusCode::SERVICE_UNAVAILABLE, "keys not loaded");
     }
-    if *state.leading.borrow() && !state.published.load(Ordering::Acquire) {
+    if state.leading.is_leading() && !state.published.load(Ordering::Acquire) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "public keys not published yet",

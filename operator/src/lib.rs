@@ -5,7 +5,7 @@
 //! the desired Secret and what it takes to make an existing one exactly that,
 //! `controller.rs` wires watches to it, `ledger.rs` remembers per SealedSecret what the
 //! next pass needs (back-off, key use, whether one is due), `keys.rs` loads and creates
-//! keys, `leader.rs` holds the Lease, `rotation.rs`
+//! keys, `lease.rs` holds the Lease, `rotation.rs`
 //! decides when a new key is due, `publish.rs` writes the public-key ConfigMap, `audit.rs`
 //! writes Events and the audit log, `http.rs` and `metrics.rs` serve the HTTP port.
 #![forbid(unsafe_code)]
@@ -17,7 +17,7 @@ pub mod controller;
 pub mod http;
 pub mod keys;
 pub mod labels;
-pub mod leader;
+pub mod lease;
 pub mod ledger;
 pub mod metrics;
 pub mod publish;

@@ -25,7 +25,11 @@ pub struct Metrics {
     pub keys: Family<StateLabels, Gauge>,
     pub last_rotation: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub stale_key_sealed: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// 1 while this replica believes it leads, else 0.
+    pub leader: LeaderGauge,
 }
+
+pub type LeaderGauge = Gauge<i64, std::sync::atomic::AtomicI64>;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -57,8 +61,15 @@ impl Default for Metrics {
             "SealedSecrets whose items were opened with a key other than the current sealing key",
             stale_key_sealed.clone(),
         );
+        let leader = LeaderGauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the Lease and may write, else 0",
+            leader.clone(),
+        );
         Metrics {
             registry,
+            leader,
             unseals,
             unseal_duration,
             keys,

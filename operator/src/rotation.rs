@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::audit::Audit;
 use crate::keys::{self, KeySet, Keys};
 use crate::labels::{PUBLIC_KEYS_CONFIGMAP, ROTATE_REQUESTED};
+use crate::lease::Leadership;
 use crate::metrics::Metrics;
 use crate::publish;
 
@@ -54,12 +55,17 @@ pub struct LeaderDuties {
 }
 
 impl LeaderDuties {
-    /// Runs until the process ends: while leading, keeps a sealing key, rotates it when due
-    /// and keeps the public-key ConfigMap in step with the keys.
-    pub async fn run(self, mut leading: watch::Receiver<bool>) {
+    /// Runs until `shutdown` fires: while leading, keeps a sealing key, rotates it when due
+    /// and keeps the public-key ConfigMap in step with the keys. A step under way when
+    /// shutdown comes finishes first.
+    pub async fn run(self, leading: Leadership, mut shutdown: watch::Receiver<bool>) {
         let mut synced = self.keys.subscribe_synced();
-        let _ = synced.wait_for(|s| *s).await;
+        tokio::select! {
+            _ = synced.wait_for(|s| *s) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
         let mut changes = self.keys.subscribe_changes();
+        let mut transitions = leading.subscribe();
         let tick = if self.period.is_zero() {
             Duration::from_secs(10)
         } else {
@@ -67,8 +73,9 @@ impl LeaderDuties {
         };
         let mut published: Option<String> = None;
         loop {
-            if *leading.borrow_and_update() {
-                if let Err(error) = self.step(&mut published).await {
+            transitions.borrow_and_update();
+            if leading.is_leading() {
+                if let Err(error) = self.step(&leading, &mut published).await {
                     tracing::warn!(%error, "leader duties failed; retrying");
                 }
             } else {
@@ -77,14 +84,19 @@ impl LeaderDuties {
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
                 _ = changes.changed() => {}
-                _ = crate::leader::changed(&mut leading) => {}
+                _ = crate::lease::changed(&mut transitions) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
             }
         }
     }
 
-    async fn step(&self, published: &mut Option<String>) -> kube::Result<()> {
+    async fn step(&self, leading: &Leadership, published: &mut Option<String>) -> kube::Result<()> {
         let set = self.keys.snapshot();
         let requested = self.rotation_request().await?;
+        // Each write below happens only while the claim still holds.
+        if !leading.is_leading() {
+            return Ok(());
+        }
         if let Some(reason) = due(&set, Timestamp::now(), self.period, requested) {
             let info = keys::create_key(&self.client, &self.namespace).await?;
             for old in set
@@ -101,7 +113,7 @@ impl LeaderDuties {
             return Ok(());
         }
         let fingerprint = publish::fingerprint(&set);
-        if published.as_deref() != Some(fingerprint.as_str()) {
+        if published.as_deref() != Some(fingerprint.as_str()) && leading.is_leading() {
             publish::apply(&self.client, &self.namespace, &set).await?;
             *published = Some(fingerprint);
             self.published.store(true, Ordering::Release);

@@ -8,11 +8,14 @@ use kube::{Client, Config, CustomResourceExt};
 use seal_operator::args::{LogFormat, RunArgs};
 use seal_operator::audit::Audit;
 use seal_operator::controller::{self, Context};
+use seal_operator::http;
 use seal_operator::keys::{self, KeyState, Keys};
+use seal_operator::lease::{Elector, Leadership};
 use seal_operator::metrics::{Metrics, StateLabels};
 use seal_operator::rotation::LeaderDuties;
-use seal_operator::{http, leader};
 use seal_shared::sealed_secret::SealedSecret;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
@@ -75,27 +78,60 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     let keys = Arc::new(Keys::default());
     let metrics = Arc::new(Metrics::default());
     let audit = Arc::new(Audit::new(client.clone(), &namespace, identity.clone()));
+    // One shutdown signal for every part; the Lease is released last, once nothing writes.
+    let (shutdown, stopping) = watch::channel(false);
+    let (release, releasing) = watch::channel(false);
 
-    tokio::spawn(keys::follow(
-        client.clone(),
-        namespace.clone(),
-        keys.clone(),
-    ));
-    tokio::spawn(track_key_metrics(keys.clone(), metrics.clone()));
-    let metrics_server = tokio::spawn(http::serve_metrics(args.metrics_addr, metrics.clone()));
+    // Parts that run for the life of the process: any of them ending is a failure.
+    let mut parts: JoinSet<String> = JoinSet::new();
+    let follow = keys::follow(client.clone(), namespace.clone(), keys.clone());
+    parts.spawn(async move {
+        follow.await;
+        "the key watch stopped".to_owned()
+    });
+    let tracking = track_key_metrics(keys.clone(), metrics.clone());
+    parts.spawn(async move {
+        tracking.await;
+        "the key metrics stopped".to_owned()
+    });
+    let metrics_addr = args.metrics_addr;
+    let serving_metrics = http::serve_metrics(metrics_addr, metrics.clone());
+    parts.spawn(async move {
+        format!(
+            "the metrics server on {metrics_addr} stopped: {}",
+            ended(serving_metrics.await)
+        )
+    });
 
-    let leading = leader::elect(client.clone(), &namespace, &identity, args.leader_election)
-        .await
-        .map_err(|e| format!("leader election: {e}"))?;
+    let (leading, mut election, _always) = if args.leader_election {
+        let (elector, leading) = Elector::new(
+            client.clone(),
+            &namespace,
+            &identity,
+            metrics.leader.clone(),
+        );
+        (leading, Some(tokio::spawn(elector.run(releasing))), None)
+    } else {
+        let (leading, sender) = Leadership::always();
+        metrics.leader.set(1);
+        (leading, None, Some(sender))
+    };
     let published = Arc::new(AtomicBool::new(false));
-    let api_server = tokio::spawn(http::serve_api(
-        args.http_addr,
+    let http_addr = args.http_addr;
+    let serving_api = http::serve_api(
+        http_addr,
         http::ApiState {
             keys: keys.clone(),
             leading: leading.clone(),
             published: published.clone(),
         },
-    ));
+    );
+    parts.spawn(async move {
+        format!(
+            "the HTTP server on {http_addr} stopped: {}",
+            ended(serving_api.await)
+        )
+    });
     let duties = LeaderDuties {
         client: client.clone(),
         namespace: namespace.clone(),
@@ -105,16 +141,68 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         metrics: metrics.clone(),
         published,
     };
-    tokio::spawn(duties.run(leading.clone()));
+    let mut duties = tokio::spawn(duties.run(leading.clone(), stopping.clone()));
 
     let ctx = Arc::new(Context::new(client, keys, audit, metrics, leading));
-    tokio::select! {
-        _ = controller::run(ctx, args.watch_namespace.as_deref()) => {
-            tracing::info!("shut down");
-            Ok(())
+    let watch_namespace = args.watch_namespace.clone();
+    let mut stopped = stopping.clone();
+    let mut controller = tokio::spawn(async move {
+        let requested = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        controller::run(ctx, watch_namespace.as_deref(), requested).await;
+    });
+
+    let failure = tokio::select! {
+        () = termination() => None,
+        Some(part) = parts.join_next() => Some(part.unwrap_or_else(|e| format!("a task failed: {e}"))),
+        result = &mut controller => Some(format!("the controller stopped: {}", ended(result))),
+        result = &mut duties => Some(format!("the leader's duties stopped: {}", ended(result))),
+        result = async { match election.as_mut() { Some(task) => task.await, None => std::future::pending().await } } => {
+            Some(format!("leader election stopped: {}", match result {
+                Ok(Ok(())) => "without a shutdown".to_owned(),
+                Ok(Err(error)) => error.to_string(),
+                Err(error) => error.to_string(),
+            }))
         }
-        result = api_server => Err(format!("HTTP server on {} stopped: {:?}", args.http_addr, result)),
-        result = metrics_server => Err(format!("metrics server on {} stopped: {:?}", args.metrics_addr, result)),
+    };
+    if let Some(failure) = failure {
+        // Nothing may go on writing without its supervisor: the pod restarts.
+        return Err(failure);
+    }
+    tracing::info!("shutting down: finishing writes in flight");
+    let _ = shutdown.send(true);
+    let _ = controller.await;
+    let _ = duties.await;
+    let _ = release.send(true);
+    if let Some(task) = election {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+    }
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// Why a task that should have run forever ended.
+fn ended(result: Result<(), impl std::fmt::Display>) -> String {
+    match result {
+        Ok(()) => "it returned".to_owned(),
+        Err(error) => error.to_string(),
+    }
+}
+
+/// SIGTERM (what Kubernetes sends) or SIGINT.
+async fn termination() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the operator");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }
 

@@ -148,6 +148,7 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
                 action,
             )
         }
+        Err(Failed::NotLeading) => return Ok(Action::await_change()),
         Err(Failed::Api(error)) => {
             ctx.metrics
                 .unseals
@@ -159,6 +160,9 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
             return Err(error);
         }
     };
+    if !ctx.is_leading() {
+        return Ok(Action::await_change());
+    }
     let status = status::next_status(&sealed, &outcome, Timestamp::now());
     status::write(&sealed_api, &sealed, status).await?;
     if outcome.ready {
@@ -229,6 +233,8 @@ async fn read_whole(
 enum Failed {
     Refused(Refusal),
     Api(Error),
+    /// This replica's claim lapsed before it could write: the next leader makes a full pass.
+    NotLeading,
 }
 
 impl From<kube::Error> for Failed {
@@ -299,6 +305,9 @@ async fn unseal_and_apply(
             desired.change_from(&existing.0)
         }
     };
+    if !ctx.is_leading() {
+        return Err(Failed::NotLeading);
+    }
     let written = match (change, &existing) {
         (Change::None, Some(existing)) => {
             return Ok(Applied {

@@ -4,6 +4,7 @@ mod adoption;
 mod availability;
 mod chart;
 mod drift;
+mod leadership;
 mod operator;
 mod rotation;
 mod smoke;

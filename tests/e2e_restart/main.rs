@@ -1,5 +1,7 @@
-//! Restarts mid-run: the operator, then the API server itself. Everything converges and no
-//! key is lost. The only test in its binary, because it stops the shared API server.
+//! Restarts mid-run: the operator, the API server itself, and etcd under replicas that
+//! compete for the Lease. Everything converges, no key is lost and no two replicas lead at
+//! once. These tests stop the shared API server, so they live in their own binary (cargo
+//! runs test binaries one at a time) and take turns with each other.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,7 +11,7 @@ use anyhow::Result;
 use k8s_openapi::api::core::v1::Secret;
 use kube::CustomResourceExt;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use seal_e2e::operator::{Operator, seal_secret};
+use seal_e2e::operator::{LeaderSampler, Operator, seal_secret};
 use seal_e2e::{TestNamespace, eventually, wait::install_crd};
 use seal_shared::sealed_secret::SealedSecret;
 
@@ -43,20 +45,27 @@ async fn key_ids(ns: &TestNamespace) -> Result<BTreeMap<String, String>> {
         .collect())
 }
 
-fn restart_apiserver() -> Result<()> {
+fn cluster(args: &[&str]) -> Result<()> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/cluster");
-    let status = std::process::Command::new(script)
-        .arg("restart-apiserver")
-        .status()?;
+    let status = std::process::Command::new(script).args(args).status()?;
     anyhow::ensure!(
         status.success(),
-        "tests/cluster/cluster restart-apiserver failed"
+        "tests/cluster/cluster {} failed",
+        args.join(" ")
     );
     Ok(())
 }
 
+fn restart_apiserver() -> Result<()> {
+    cluster(&["restart-apiserver"])
+}
+
+/// The tests in this binary stop the server the other one uses: one at a time.
+static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn operator_and_api_server_restarts_converge_without_losing_keys() -> Result<()> {
+    let _turn = SERVER.lock().await;
     let ns = TestNamespace::create("restart").await?;
     install_crd(&ns.client, &SealedSecret::crd()).await?;
     let sealed = ns.api::<SealedSecret>();
@@ -138,5 +147,61 @@ async fn operator_and_api_server_restarts_converge_without_losing_keys() -> Resu
     );
     assert_eq!(operator.get(operator.http_port, "/readyz").await?.0, 200);
     drop(operator);
+    ns.delete().await
+}
+
+#[tokio::test]
+async fn replicas_never_lead_at_once_across_etcd_restarts() -> Result<()> {
+    let _turn = SERVER.lock().await;
+    let ns = TestNamespace::create("etcd-restart").await?;
+    install_crd(&ns.client, &SealedSecret::crd()).await?;
+    let ids = ["replica-0", "replica-1", "replica-2"];
+    let replicas: Vec<Operator> = ids
+        .iter()
+        .map(|id| Operator::start(&ns.name, &[&format!("--identity={id}")]))
+        .collect::<Result<_>>()?;
+    let sampler = LeaderSampler::start();
+    sampler.follow(&ids.iter().copied().zip(replicas.iter()).collect::<Vec<_>>());
+    let leading = || async {
+        let mut count = 0;
+        for op in &replicas {
+            count += usize::from(op.leads().await.unwrap_or(false));
+        }
+        Ok((count == 1).then_some(()))
+    };
+    eventually("one leader", WAIT, leading).await?;
+    // Short outages that renewals ride out, and one longer than a claim may last unrenewed.
+    for outage in ["2", "4", "12"] {
+        cluster(&["restart-etcd", outage])?;
+        eventually("one leader after etcd came back", WAIT, leading).await?;
+    }
+    let secrets = ns.api::<Secret>();
+    ns.api::<SealedSecret>()
+        .create(
+            &PostParams::default(),
+            &seal_secret(&ns.name, "after", "Opaque", &[("k", "1")])?,
+        )
+        .await?;
+    eventually("a Secret after the restarts", WAIT, || async {
+        Ok(value(&secrets, "after").await?.filter(|v| v == "1"))
+    })
+    .await?;
+    let samples = sampler.samples();
+    eprintln!(
+        "etcd restarts: {} samples, {} overlapping",
+        samples.taken,
+        samples.overlaps.len()
+    );
+    assert!(
+        samples.overlaps.is_empty(),
+        "two replicas led at once across etcd restarts: {:?}",
+        &samples.overlaps[..samples.overlaps.len().min(5)]
+    );
+    assert_eq!(
+        key_ids(&ns).await?.len(),
+        1,
+        "etcd restarts made or lost keys"
+    );
+    drop(replicas);
     ns.delete().await
 }

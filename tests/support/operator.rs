@@ -195,3 +195,100 @@ pub fn seal_secret(
             .remove(0),
     )
 }
+
+impl Operator {
+    /// Whether this replica says it leads (its `seal_leader` gauge), read without a new
+    /// process so that several replicas can be sampled every few milliseconds.
+    pub async fn leads(&self) -> Result<bool> {
+        leads_on(self.metrics_port).await
+    }
+}
+
+/// Reads `seal_leader` from the metrics port `port`.
+pub async fn leads_on(port: u16) -> Result<bool> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await?;
+    let value = body
+        .lines()
+        .find_map(|l| l.strip_prefix("seal_leader "))
+        .context("no seal_leader gauge")?;
+    Ok(value.trim() == "1")
+}
+
+/// Samples which replicas say they lead, every 20 ms, until dropped.
+pub struct LeaderSampler {
+    ports: std::sync::Arc<std::sync::Mutex<Vec<(String, u16)>>>,
+    record: std::sync::Arc<std::sync::Mutex<Samples>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// What the sampler saw.
+#[derive(Debug, Default, Clone)]
+pub struct Samples {
+    pub taken: u64,
+    /// Samples in which more than one replica said it led, with who did.
+    pub overlaps: Vec<Vec<String>>,
+    /// The longest run of consecutive overlapping samples, in samples.
+    pub longest_overlap: u64,
+    run: u64,
+}
+
+impl LeaderSampler {
+    pub fn start() -> LeaderSampler {
+        let ports = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, u16)>::new()));
+        let record = std::sync::Arc::new(std::sync::Mutex::new(Samples::default()));
+        let (p, r) = (ports.clone(), record.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let current = p.lock().map(|g| g.clone()).unwrap_or_default();
+                let mut leading = Vec::new();
+                for (name, port) in current {
+                    if leads_on(port).await.unwrap_or(false) {
+                        leading.push(name);
+                    }
+                }
+                if let Ok(mut samples) = r.lock() {
+                    samples.taken += 1;
+                    if leading.len() > 1 {
+                        samples.run += 1;
+                        samples.longest_overlap = samples.longest_overlap.max(samples.run);
+                        samples.overlaps.push(leading);
+                    } else {
+                        samples.run = 0;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        LeaderSampler {
+            ports,
+            record,
+            task,
+        }
+    }
+
+    /// Samples these replicas from now on (replacing any earlier list).
+    pub fn follow(&self, replicas: &[(&str, &Operator)]) {
+        if let Ok(mut ports) = self.ports.lock() {
+            *ports = replicas
+                .iter()
+                .map(|(name, op)| ((*name).to_owned(), op.metrics_port))
+                .collect();
+        }
+    }
+
+    pub fn samples(&self) -> Samples {
+        self.record.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for LeaderSampler {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
