@@ -45,9 +45,13 @@ async fn key_ids(ns: &TestNamespace) -> Result<BTreeMap<String, String>> {
         .collect())
 }
 
-fn cluster(args: &[&str]) -> Result<()> {
+/// Runs the cluster script without blocking the test's runtime, so samplers keep sampling.
+async fn cluster(args: &[&str]) -> Result<()> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/cluster");
-    let status = std::process::Command::new(script).args(args).status()?;
+    let status = tokio::process::Command::new(script)
+        .args(args)
+        .status()
+        .await?;
     anyhow::ensure!(
         status.success(),
         "tests/cluster/cluster {} failed",
@@ -56,8 +60,8 @@ fn cluster(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn restart_apiserver() -> Result<()> {
-    cluster(&["restart-apiserver"])
+async fn restart_apiserver() -> Result<()> {
+    cluster(&["restart-apiserver"]).await
 }
 
 /// The tests in this binary stop the server the other one uses: one at a time.
@@ -115,7 +119,7 @@ async fn operator_and_api_server_restarts_converge_without_losing_keys() -> Resu
     );
 
     // The API server restarts under the running operator.
-    restart_apiserver()?;
+    restart_apiserver().await?;
     let ns_client = seal_e2e::client().await?;
     let sealed: kube::Api<SealedSecret> = kube::Api::namespaced(ns_client.clone(), &ns.name);
     let secrets: kube::Api<Secret> = kube::Api::namespaced(ns_client, &ns.name);
@@ -172,7 +176,7 @@ async fn replicas_never_lead_at_once_across_etcd_restarts() -> Result<()> {
     eventually("one leader", WAIT, leading).await?;
     // Short outages that renewals ride out, and one longer than a claim may last unrenewed.
     for outage in ["2", "4", "12"] {
-        cluster(&["restart-etcd", outage])?;
+        cluster(&["restart-etcd", outage]).await?;
         eventually("one leader after etcd came back", WAIT, leading).await?;
     }
     let secrets = ns.api::<Secret>();
@@ -188,9 +192,15 @@ async fn replicas_never_lead_at_once_across_etcd_restarts() -> Result<()> {
     .await?;
     let samples = sampler.samples();
     eprintln!(
-        "etcd restarts: {} samples, {} overlapping",
+        "etcd restarts: {} samples, {} overlapping, {} without a leader",
         samples.taken,
-        samples.overlaps.len()
+        samples.overlaps.len(),
+        samples.leaderless
+    );
+    // The 12 s outage outlasts a claim: the leader must have stopped writing meanwhile.
+    assert!(
+        samples.leaderless > 0,
+        "a leader went on leading through a 12 s etcd outage"
     );
     assert!(
         samples.overlaps.is_empty(),

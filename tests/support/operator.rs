@@ -231,6 +231,8 @@ pub struct LeaderSampler {
 #[derive(Debug, Default, Clone)]
 pub struct Samples {
     pub taken: u64,
+    /// Samples in which no replica said it led.
+    pub leaderless: u64,
     /// Samples in which more than one replica said it led, with who did.
     pub overlaps: Vec<Vec<String>>,
     /// The longest run of consecutive overlapping samples, in samples.
@@ -254,6 +256,7 @@ impl LeaderSampler {
                 }
                 if let Ok(mut samples) = r.lock() {
                     samples.taken += 1;
+                    samples.leaderless += u64::from(leading.is_empty());
                     if leading.len() > 1 {
                         samples.run += 1;
                         samples.longest_overlap = samples.longest_overlap.max(samples.run);
