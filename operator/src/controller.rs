@@ -6,20 +6,16 @@ use std::sync::Arc;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
-use kube::{Api, Client};
-use seal_shared::sealed_secret::SealedSecret;
 use tokio_stream_compat::watch_stream;
 
-use crate::audit::Audit;
-use crate::keys::{KeySet, Keys};
+use crate::context::{CachedSealedSecret, Context};
 use crate::labels::{ADOPT, MANAGED_BY, MANAGED_BY_VALUE};
-use crate::lease::Leadership;
-use crate::ledger::{Ledger, desired_state};
-use crate::metrics::Metrics;
+use crate::ledger::desired_state;
 use crate::unseal::{error_policy, reconcile};
 
 /// Trims a SealedSecret's metadata before it enters the cache, which holds every
@@ -41,73 +37,6 @@ fn keep_what_reconcile_reads(meta: &mut ObjectMeta) {
 /// How many SealedSecrets are reconciled at once.
 const RECONCILE_CONCURRENCY: u16 = 48;
 
-pub struct Context {
-    pub client: Client,
-    pub keys: Arc<Keys>,
-    pub audit: Arc<Audit>,
-    pub metrics: Arc<Metrics>,
-    /// Whether this replica holds the Lease. Standby replicas keep their watches warm but
-    /// write nothing, so there is one writer and one set of Events.
-    leading: Leadership,
-    /// Back-off, key use and whether a pass is due, per SealedSecret.
-    pub ledger: Ledger,
-}
-
-impl Context {
-    pub fn new(
-        client: Client,
-        keys: Arc<Keys>,
-        audit: Arc<Audit>,
-        metrics: Arc<Metrics>,
-        leading: Leadership,
-    ) -> Self {
-        Context {
-            client,
-            keys,
-            audit,
-            metrics,
-            leading,
-            ledger: Ledger::default(),
-        }
-    }
-
-    /// Checked before every write: false as soon as this replica's claim lapses.
-    pub fn is_leading(&self) -> bool {
-        self.leading.is_leading()
-    }
-
-    /// Records whether a SealedSecret's items were opened with a non-current key, and
-    /// publishes how many such SealedSecrets still exist.
-    pub fn note_key_use(&self, keys: &KeySet, namespace: &str, name: &str, key_ids: &[String]) {
-        let current = keys.current().map(|k| k.id.as_str());
-        let stale = key_ids.iter().any(|id| Some(id.as_str()) != current);
-        let count = self.ledger.note_key_use(namespace, name, stale);
-        self.metrics.stale_key_sealed.set(count as i64);
-    }
-
-    /// A deleted SealedSecret is never reconciled again: forget what was kept about it.
-    /// After a relist, deletions missed while disconnected are found against the cache.
-    fn forget_deleted(
-        &self,
-        event: &watcher::Event<CachedSealedSecret>,
-        cache: &Store<CachedSealedSecret>,
-    ) {
-        let stale = match event {
-            watcher::Event::Delete(object) => self.ledger.forget(&object.metadata),
-            watcher::Event::InitDone => self
-                .ledger
-                .retain(|ns, name| cache.get(&ObjectRef::new(name).within(ns)).is_some()),
-            _ => return,
-        };
-        self.metrics.stale_key_sealed.set(stale as i64);
-    }
-}
-
-/// The cached form of a SealedSecret: metadata only. The reconciler reads the whole object
-/// from the API server's watch cache, so the operator's memory does not grow with the size
-/// of the sealed values.
-pub type CachedSealedSecret = PartialObjectMeta<SealedSecret>;
-
 /// Runs the controller until `shutdown` fires; in-flight reconciles finish first.
 pub async fn run(
     ctx: Arc<Context>,
@@ -128,7 +57,7 @@ pub async fn run(
     // A full pass when keys change (items may now open) and when this replica starts leading
     // (it skipped everything while standing by).
     let key_changes = watch_stream(ctx.keys.subscribe_changes());
-    let leadership = watch_stream(ctx.leading.subscribe());
+    let leadership = watch_stream(ctx.leadership_changes());
     let triggers = futures::stream::select(key_changes, leadership);
     let (reader, writer) = reflector::store();
     let cache = reader.clone();

@@ -13,7 +13,7 @@ use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
-use seal_shared::keys::{KeyId, KeyRing, SealIdentity};
+use seal_shared::keys::{KeyRing, SealIdentity};
 use tokio::sync::watch;
 use zeroize::Zeroize;
 
@@ -57,10 +57,6 @@ impl KeySet {
     /// The key new seals should use: the newest.
     pub fn current(&self) -> Option<&KeyInfo> {
         self.infos.last()
-    }
-
-    pub fn is_current(&self, id: KeyId) -> bool {
-        self.current().is_some_and(|c| c.id == id.to_string())
     }
 
     /// Whether the key with this id is still here to open items with.

@@ -1,30 +1,39 @@
 //! seal-operator: holds the cluster's age keys and turns SealedSecrets into Secrets.
 //!
-//! Where things are: `unseal.rs` turns a SealedSecret into a Secret (the reconciler),
-//! `adoption.rs` decides whether an existing Secret may be taken over, `secret.rs` builds
-//! the desired Secret and what it takes to make an existing one exactly that,
-//! `controller.rs` wires watches to it, `ledger.rs` remembers per SealedSecret what the
-//! next pass needs (back-off, key use, whether one is due), `keys.rs` loads and creates
-//! keys, `lease.rs` holds the Lease, `rotation.rs`
-//! decides when a new key is due, `publish.rs` writes the public-key ConfigMap, `audit.rs`
-//! writes Events and the audit log, `http.rs` and `metrics.rs` serve the HTTP port.
+//! Where things are:
+//! - a SealedSecret becomes a Secret: `decision.rs` decides (open the items, plan the
+//!   Secret, what to report), `unseal.rs` carries it out; `adoption.rs` decides whether an
+//!   existing Secret may be taken over, `secret.rs` builds the desired Secret and what it
+//!   takes to make an existing one exactly that, `status.rs` the status;
+//! - `controller.rs` wires the watches to the reconciler, `context.rs` is what every
+//!   reconcile shares, `ledger.rs` remembers per SealedSecret what the next pass needs;
+//! - keys: `keys.rs` loads and creates them, `rotation.rs` decides when a new one is due
+//!   and runs the leader's key duties, `publish.rs` writes the public-key ConfigMap;
+//! - `lease.rs` elects the one replica that writes; `run.rs` starts and supervises every
+//!   part; `audit.rs` writes Events and the audit log; `http.rs` and `metrics.rs` serve
+//!   the HTTP ports.
+//!
+//! `args` and `run` are the binary's way in; everything else is internal.
 #![forbid(unsafe_code)]
 
-pub mod adoption;
+pub(crate) mod adoption;
 pub mod args;
-pub mod audit;
-pub mod controller;
-pub mod http;
-pub mod keys;
-pub mod labels;
-pub mod lease;
-pub mod ledger;
-pub mod metrics;
-pub mod publish;
-pub mod rotation;
-pub mod secret;
-pub mod status;
-pub mod unseal;
+pub(crate) mod audit;
+pub(crate) mod context;
+pub(crate) mod controller;
+pub(crate) mod decision;
+pub(crate) mod http;
+pub(crate) mod keys;
+pub(crate) mod labels;
+pub(crate) mod lease;
+pub(crate) mod ledger;
+pub(crate) mod metrics;
+pub(crate) mod publish;
+pub(crate) mod rotation;
+pub mod run;
+pub(crate) mod secret;
+pub(crate) mod status;
+pub(crate) mod unseal;
 
 /// Errors that end a reconcile early and are retried with backoff.
 #[derive(Debug, thiserror::Error)]

@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use seal_operator::args::{Args, Command};
-
-mod run;
+use seal_operator::run;
 
 #[tokio::main]
 async fn main() -> ExitCode {

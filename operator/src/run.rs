@@ -3,16 +3,17 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use crate::args::{LogFormat, RunArgs};
+use crate::audit::Audit;
+use crate::context::Context;
+use crate::controller;
+use crate::http;
+use crate::keys::{self, KeyState, Keys};
+use crate::lease::{Elector, Leadership};
+use crate::metrics::{Metrics, StateLabels};
+use crate::rotation::LeaderDuties;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, CustomResourceExt};
-use seal_operator::args::{LogFormat, RunArgs};
-use seal_operator::audit::Audit;
-use seal_operator::controller::{self, Context};
-use seal_operator::http;
-use seal_operator::keys::{self, KeyState, Keys};
-use seal_operator::lease::{Elector, Leadership};
-use seal_operator::metrics::{Metrics, StateLabels};
-use seal_operator::rotation::LeaderDuties;
 use seal_shared::sealed_secret::SealedSecret;
 use tokio::sync::watch;
 use tokio::task::JoinSet;

@@ -29,6 +29,18 @@ pub fn already_reported(sealed: &SealedSecret, reason: &str, message: &str) -> b
     })
 }
 
+/// Whether the SealedSecret is already shown Ready, unsealed, for its current generation.
+pub fn already_ready(sealed: &SealedSecret) -> bool {
+    sealed.status.as_ref().is_some_and(|status| {
+        status.conditions.iter().any(|c| {
+            c.type_ == "Ready"
+                && c.status == "True"
+                && c.reason == "Unsealed"
+                && c.observed_generation == sealed.metadata.generation
+        })
+    })
+}
+
 /// The status that `outcome` leads to, keeping times that did not change.
 pub fn next_status(sealed: &SealedSecret, outcome: &Outcome, now: Timestamp) -> SealedSecretStatus {
     let previous = sealed.status.clone().unwrap_or_default();

@@ -1,9 +1,8 @@
-//! Where a SealedSecret becomes a Secret: unseal every item with the key that sealed it,
-//! check each binding against the object's own namespace, name and item key, decide whether
-//! an existing Secret may be written (`adoption.rs`), then make the Secret exactly the one
-//! the SealedSecret describes (`secret.rs`), owned by the SealedSecret.
+//! Where a SealedSecret becomes a Secret: the effects of a pass. `decision.rs` decides
+//! (open the items, plan the Secret, what to report); this module reads what the decisions
+//! need, writes the Secret, and reports in one place: status, Events, the audit line,
+//! metrics and the ledger.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,26 +12,18 @@ use kube::api::{DeleteParams, GetParams, Patch, PatchParams, PostParams, Precond
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
-use seal_shared::sealed_secret::{SealedSecret, unseal_entry};
-use zeroize::{Zeroize, Zeroizing};
+use seal_shared::sealed_secret::SealedSecret;
+use zeroize::Zeroize;
 
-use crate::adoption::{self, Claimant, Ownership, Previous};
 use crate::audit::AuditRecord;
-use crate::controller::{CachedSealedSecret, Context};
+use crate::context::{CachedSealedSecret, Context};
+use crate::decision::{self, Ended, Plan, Refusal, Write};
 use crate::keys::KeySet;
-use crate::labels::{ADOPT, FIELD_MANAGER};
+use crate::labels::FIELD_MANAGER;
 use crate::metrics::OutcomeLabels;
-use crate::secret::{Change, Desired};
-use crate::status::{self, Outcome};
+use crate::secret::Desired;
+use crate::status;
 use crate::{Error, Result};
-
-/// A failure that the SealedSecret's author (or an operator of the cluster) must fix.
-struct Refusal {
-    reason: &'static str,
-    message: String,
-    /// When to look again without a change to the object (for example when keys may arrive).
-    retry: Option<Duration>,
-}
 
 pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Result<Action> {
     if !ctx.is_leading() {
@@ -55,131 +46,53 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
         // Deleted since the event: its Secret goes with it through the owner reference.
         return Ok(Action::await_change());
     };
-    let items: Vec<&str> = sealed
-        .spec
-        .encrypted_data
-        .keys()
-        .map(String::as_str)
-        .collect();
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-
-    let result = unseal_and_apply(&sealed, &keys, &ctx, &secrets).await;
-    let mut adopted_from = None;
-    let (outcome, key_ids, secret_version, action) = match result {
-        Ok(Applied {
-            wrote,
-            key_ids,
-            secret_version,
-            adopted,
-        }) => {
-            ctx.note_key_use(&keys, &namespace, &name, &key_ids);
-            if let Some(previous) = adopted {
-                ctx.audit
-                    .event(
-                        &sealed,
-                        false,
-                        "Adopted",
-                        "Adopt",
-                        format!("took over Secret {name} from {}", previous.describe()),
-                    )
-                    .await;
-                adopted_from = Some(previous.audit_label());
-            }
-            let message = format!(
-                "Secret {name} holds {} item(s) unsealed with key(s) {}",
-                items.len(),
-                key_ids.join(", ")
-            );
-            if wrote {
-                ctx.audit
-                    .event(
-                        &sealed,
-                        false,
-                        "Unsealed",
-                        "Unseal",
-                        format!(
-                            "unsealed items [{}] with key(s) {}",
-                            items.join(", "),
-                            key_ids.join(", ")
-                        ),
-                    )
-                    .await;
-            }
-            (
-                Outcome {
-                    ready: true,
-                    reason: "Unsealed".into(),
-                    message,
-                    key_ids: Some(key_ids.clone()),
-                    wrote_secret: wrote,
-                },
-                key_ids,
-                secret_version,
-                Action::await_change(),
-            )
-        }
-        Err(Failed::Refused(refusal)) => {
-            // One Warning per distinct failure, not one per retry: the status keeps saying it.
-            if !status::already_reported(&sealed, refusal.reason, &refusal.message) {
-                ctx.audit
-                    .event(
-                        &sealed,
-                        true,
-                        refusal.reason,
-                        "Unseal",
-                        refusal.message.clone(),
-                    )
-                    .await;
-            }
-            let action = refusal
-                .retry
-                .map(Action::requeue)
-                .unwrap_or_else(Action::await_change);
-            (
-                Outcome {
-                    ready: false,
-                    reason: refusal.reason.into(),
-                    message: refusal.message,
-                    key_ids: None,
-                    wrote_secret: false,
-                },
-                Vec::new(),
-                None,
-                action,
-            )
-        }
+    let ended = match pass(&sealed, &keys, &ctx).await {
+        Ok(ended) => ended,
         Err(Failed::NotLeading) => return Ok(Action::await_change()),
         Err(Failed::Api(error)) => {
-            ctx.metrics
-                .unseals
-                .get_or_create(&OutcomeLabels {
-                    outcome: "error".into(),
-                    reason: error.metric_label().into(),
-                })
-                .inc();
+            record_error(&ctx, &sealed, &error);
             return Err(error);
         }
     };
+    let report = decision::report(&sealed, &ended);
+    for note in &report.events {
+        ctx.audit
+            .event(
+                &sealed,
+                note.warning,
+                note.reason,
+                note.action,
+                note.text.clone(),
+            )
+            .await;
+    }
     if !ctx.is_leading() {
         return Ok(Action::await_change());
     }
-    let status = status::next_status(&sealed, &outcome, Timestamp::now());
-    status::write(&sealed_api, &sealed, status).await?;
-    if outcome.ready {
-        ctx.ledger
-            .record(&sealed.metadata, secret_version.as_deref(), &key_ids);
+    let status = status::next_status(&sealed, &report.outcome, Timestamp::now());
+    if let Err(error) = status::write(&sealed_api, &sealed, status).await {
+        let error = Error::from(error);
+        record_error(&ctx, &sealed, &error);
+        return Err(error);
     }
-
-    let outcome_label = match (outcome.ready, outcome.wrote_secret) {
-        (true, true) => "unsealed",
-        (true, false) => "unchanged",
-        (false, _) => "failed",
+    let key_ids = match &ended {
+        Ended::Unsealed {
+            key_ids,
+            secret_version,
+            ..
+        } => {
+            ctx.note_key_use(&keys, &namespace, &name, key_ids);
+            ctx.ledger
+                .record(&sealed.metadata, secret_version.as_deref(), key_ids);
+            key_ids.clone()
+        }
+        Ended::Refused(_) => Vec::new(),
     };
     ctx.metrics
         .unseals
         .get_or_create(&OutcomeLabels {
-            outcome: outcome_label.into(),
-            reason: outcome.reason.clone(),
+            outcome: report.audit_outcome.into(),
+            reason: report.outcome.reason.clone(),
         })
         .inc();
     ctx.metrics
@@ -192,15 +105,164 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
         uid: sealed.metadata.uid.as_deref().unwrap_or_default(),
         generation: sealed.metadata.generation,
         secret: format!("{namespace}/{name}"),
-        items,
+        items: sealed
+            .spec
+            .encrypted_data
+            .keys()
+            .map(String::as_str)
+            .collect(),
         key_ids,
-        outcome: outcome_label,
-        reason: &outcome.reason,
-        message: &outcome.message,
-        adopted_from: adopted_from.as_deref(),
+        outcome: report.audit_outcome,
+        reason: &report.outcome.reason,
+        message: &report.outcome.message,
+        adopted_from: report.adopted_from.as_deref(),
     });
     ctx.ledger.succeeded(&namespace, &name);
-    Ok(action)
+    Ok(report
+        .requeue
+        .map(Action::requeue)
+        .unwrap_or_else(Action::await_change))
+}
+
+/// An attempt that ended in an API error is counted and has its audit line too; it is
+/// retried with back-off.
+fn record_error(ctx: &Context, sealed: &SealedSecret, error: &Error) {
+    let reason = error.metric_label();
+    ctx.metrics
+        .unseals
+        .get_or_create(&OutcomeLabels {
+            outcome: "error".into(),
+            reason: reason.into(),
+        })
+        .inc();
+    let namespace = sealed.namespace().unwrap_or_default();
+    let name = sealed.name_any();
+    let message = error.to_string();
+    ctx.audit.log(&AuditRecord {
+        time: Timestamp::now(),
+        event: "unseal",
+        sealed_secret: format!("{namespace}/{name}"),
+        uid: sealed.metadata.uid.as_deref().unwrap_or_default(),
+        generation: sealed.metadata.generation,
+        secret: format!("{namespace}/{name}"),
+        items: sealed
+            .spec
+            .encrypted_data
+            .keys()
+            .map(String::as_str)
+            .collect(),
+        key_ids: Vec::new(),
+        outcome: "error",
+        reason,
+        message: &message,
+        adopted_from: None,
+    });
+}
+
+enum Failed {
+    Api(Error),
+    /// This replica's claim lapsed before it could write: the next leader makes a full pass.
+    NotLeading,
+}
+
+impl From<kube::Error> for Failed {
+    fn from(error: kube::Error) -> Self {
+        Failed::Api(Error::Kube(error))
+    }
+}
+
+/// Opens the items, reads the Secret, and makes it what the plan says.
+async fn pass(sealed: &SealedSecret, keys: &KeySet, ctx: &Context) -> Result<Ended, Failed> {
+    let opened = match decision::open(sealed, keys) {
+        Ok(opened) => opened,
+        Err(refusal) => return Ok(Ended::Refused(refusal)),
+    };
+    let name = sealed.name_any();
+    let namespace = sealed.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let existing = secrets.get_opt(&name).await?.map(WipedSecret);
+    let plan = decision::plan(sealed, &opened, existing.as_ref().map(|e| &e.0));
+    let (desired, how, adopted) = match plan {
+        Plan::Refuse(refusal) => return Ok(Ended::Refused(refusal)),
+        Plan::Keep => {
+            return Ok(Ended::Unsealed {
+                wrote: false,
+                key_ids: opened.key_ids.clone(),
+                secret_version: existing.and_then(|e| e.0.metadata.resource_version.clone()),
+                adopted: None,
+            });
+        }
+        Plan::Write {
+            desired,
+            how,
+            adopted,
+        } => (desired, how, adopted),
+    };
+    if !ctx.is_leading() {
+        return Err(Failed::NotLeading);
+    }
+    let written = write(
+        ctx,
+        &secrets,
+        &desired,
+        how,
+        existing.as_ref().map(|e| &e.0),
+    )
+    .await;
+    drop(desired);
+    drop(existing);
+    match written {
+        Ok(written) => Ok(Ended::Unsealed {
+            wrote: true,
+            key_ids: opened.key_ids.clone(),
+            secret_version: written.metadata.resource_version,
+            adopted,
+        }),
+        // The server's validation (for example a typed Secret missing a required key)
+        // will refuse the same content again: wait for the SealedSecret to change.
+        Err(kube::Error::Api(status)) if status.code == 422 => Ok(Ended::Refused(Refusal {
+            reason: "InvalidSpec",
+            message: format!("the API server refused the Secret: {}", status.message),
+            retry: None,
+        })),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Writes the Secret as planned; the server answers with its metadata only.
+async fn write(
+    ctx: &Context,
+    secrets: &Api<Secret>,
+    desired: &Desired<'_>,
+    how: Write,
+    existing: Option<&Secret>,
+) -> Result<PartialObjectMeta<Secret>, kube::Error> {
+    match (how, existing) {
+        (Write::Patch, Some(existing)) => {
+            let metadata_only: Api<PartialObjectMeta<Secret>> =
+                Api::namespaced(ctx.client.clone(), &desired.namespace);
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..PatchParams::default()
+            };
+            let patch = Patch::Merge(desired.patch_from(existing));
+            metadata_only.patch(&desired.name, &params, &patch).await
+        }
+        (Write::Replace, Some(existing)) => {
+            // Only the very Secret this pass looked at: a newer one gets a pass of its own.
+            let unchanged = Preconditions {
+                uid: existing.metadata.uid.clone(),
+                resource_version: existing.metadata.resource_version.clone(),
+            };
+            let params = DeleteParams {
+                preconditions: Some(unchanged),
+                ..DeleteParams::default()
+            };
+            secrets.delete(&desired.name, &params).await?;
+            create(&ctx.client, desired).await
+        }
+        _ => create(&ctx.client, desired).await,
+    }
 }
 
 /// The whole SealedSecret, at least as new as the cached metadata. The API server's watch
@@ -228,141 +290,6 @@ async fn read_whole(
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
         Err(error) => Err(error.into()),
     }
-}
-
-enum Failed {
-    Refused(Refusal),
-    Api(Error),
-    /// This replica's claim lapsed before it could write: the next leader makes a full pass.
-    NotLeading,
-}
-
-impl From<kube::Error> for Failed {
-    fn from(error: kube::Error) -> Self {
-        Failed::Api(Error::Kube(error))
-    }
-}
-
-/// A SealedSecret whose Secret now holds what it says.
-struct Applied {
-    /// Whether the Secret had to be written.
-    wrote: bool,
-    /// The keys that opened the items.
-    key_ids: Vec<String>,
-    /// The Secret's version as written or found.
-    secret_version: Option<String>,
-    /// Who had the Secret before this pass took it over.
-    adopted: Option<Previous>,
-}
-
-async fn unseal_and_apply(
-    sealed: &SealedSecret,
-    keys: &KeySet,
-    ctx: &Context,
-    secrets: &Api<Secret>,
-) -> Result<Applied, Failed> {
-    let name = sealed.name_any();
-    let mut values: BTreeMap<String, Zeroizing<Vec<u8>>> = BTreeMap::new();
-    let mut key_ids: Vec<String> = Vec::new();
-    for (key, encoded) in &sealed.spec.encrypted_data {
-        let unsealed = unseal_entry(sealed, key, encoded, &keys.ring)
-            .map_err(|e| Failed::Refused(refusal(e)))?;
-        let id = unsealed.key_id.to_string();
-        if !key_ids.contains(&id) {
-            key_ids.push(id);
-        }
-        values.insert(key.clone(), unsealed.value);
-    }
-    key_ids.sort();
-
-    let desired =
-        Desired::new(sealed, &values).ok_or(Failed::Api(Error::MissingField("metadata.uid")))?;
-    let existing = secrets.get_opt(&name).await?.map(WipedSecret);
-    let mut adopted = None;
-    let change = match &existing {
-        // Nothing to replace: the Secret is created.
-        None => Change::Replace,
-        Some(existing) => {
-            let claimant = Claimant {
-                namespace: &desired.namespace,
-                name: &name,
-                uid: sealed.metadata.uid.as_deref().unwrap_or_default(),
-                adopt_requested: sealed.annotations().get(ADOPT).is_some_and(|v| v == "true"),
-            };
-            match adoption::decide(&existing.0.metadata, &claimant) {
-                Ownership::Owned => {}
-                Ownership::Adopt(previous) => adopted = Some(previous),
-                Ownership::Refuse(message) => {
-                    // The Secret's owner may consent later, and unmanaged Secrets are not
-                    // watched: look again soon.
-                    return Err(Failed::Refused(Refusal {
-                        reason: "SecretConflict",
-                        message,
-                        retry: Some(Duration::from_secs(15)),
-                    }));
-                }
-            }
-            desired.change_from(&existing.0)
-        }
-    };
-    if !ctx.is_leading() {
-        return Err(Failed::NotLeading);
-    }
-    let written = match (change, &existing) {
-        (Change::None, Some(existing)) => {
-            return Ok(Applied {
-                wrote: false,
-                key_ids,
-                secret_version: existing.0.metadata.resource_version.clone(),
-                adopted: None,
-            });
-        }
-        (Change::Patch, Some(existing)) => {
-            let metadata_only: Api<PartialObjectMeta<Secret>> =
-                Api::namespaced(ctx.client.clone(), &desired.namespace);
-            let params = PatchParams {
-                field_manager: Some(FIELD_MANAGER.into()),
-                ..PatchParams::default()
-            };
-            let patch = Patch::Merge(desired.patch_from(&existing.0));
-            metadata_only.patch(&name, &params, &patch).await
-        }
-        (_, existing) => {
-            if let Some(existing) = existing {
-                // Only the very Secret this pass looked at: a newer one gets a pass of its own.
-                let unchanged = Preconditions {
-                    uid: existing.0.metadata.uid.clone(),
-                    resource_version: existing.0.metadata.resource_version.clone(),
-                };
-                let params = DeleteParams {
-                    preconditions: Some(unchanged),
-                    ..DeleteParams::default()
-                };
-                secrets.delete(&name, &params).await?;
-            }
-            create(&ctx.client, &desired).await
-        }
-    };
-    drop(existing);
-    let written = match written {
-        Ok(written) => written,
-        Err(kube::Error::Api(status)) if status.code == 422 => {
-            // The server's validation (for example a typed Secret missing a required key)
-            // will refuse the same content again: wait for the SealedSecret to change.
-            return Err(Failed::Refused(Refusal {
-                reason: "InvalidSpec",
-                message: format!("the API server refused the Secret: {}", status.message),
-                retry: None,
-            }));
-        }
-        Err(error) => return Err(error.into()),
-    };
-    Ok(Applied {
-        wrote: true,
-        key_ids,
-        secret_version: written.metadata.resource_version,
-        adopted,
-    })
 }
 
 /// The response carries metadata only, so the values are not sent back to the operator.
@@ -397,24 +324,6 @@ impl Drop for WipedSecret {
         if let Some(data) = self.0.data.as_mut() {
             data.values_mut().for_each(|v| v.0.zeroize());
         }
-    }
-}
-
-fn refusal(error: seal_shared::Error) -> Refusal {
-    use seal_shared::Error as E;
-    use seal_shared::item::UnsealError;
-    let (reason, retry) = match &error {
-        E::Unseal { source, .. } => match **source {
-            // A key may still arrive (a new replica's watch, a restored backup).
-            UnsealError::NoMatchingKey { .. } => ("NoMatchingKey", Some(Duration::from_secs(60))),
-            ref other => (other.reason(), None),
-        },
-        _ => ("InvalidSpec", None),
-    };
-    Refusal {
-        reason,
-        message: error.to_string(),
-        retry,
     }
 }
 

@@ -1,0 +1,88 @@
+//! What every reconcile shares: the client, the keys, the audit trail, metrics, whether this
+//! replica leads, and what is remembered per SealedSecret.
+
+use std::sync::Arc;
+
+use kube::Client;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use seal_shared::sealed_secret::SealedSecret;
+
+use crate::audit::Audit;
+use crate::keys::{KeySet, Keys};
+use crate::lease::Leadership;
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+
+pub struct Context {
+    pub client: Client,
+    pub keys: Arc<Keys>,
+    pub audit: Arc<Audit>,
+    pub metrics: Arc<Metrics>,
+    /// Whether this replica holds the Lease. Standby replicas keep their watches warm but
+    /// write nothing, so there is one writer and one set of Events.
+    leading: Leadership,
+    /// Back-off, key use and whether a pass is due, per SealedSecret.
+    pub ledger: Ledger,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        keys: Arc<Keys>,
+        audit: Arc<Audit>,
+        metrics: Arc<Metrics>,
+        leading: Leadership,
+    ) -> Self {
+        Context {
+            client,
+            keys,
+            audit,
+            metrics,
+            leading,
+            ledger: Ledger::default(),
+        }
+    }
+
+    /// Fires when this replica starts or stops leading.
+    pub fn leadership_changes(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.leading.subscribe()
+    }
+
+    /// Checked before every write: false as soon as this replica's claim lapses.
+    pub fn is_leading(&self) -> bool {
+        self.leading.is_leading()
+    }
+
+    /// Records whether a SealedSecret's items were opened with a non-current key, and
+    /// publishes how many such SealedSecrets still exist.
+    pub fn note_key_use(&self, keys: &KeySet, namespace: &str, name: &str, key_ids: &[String]) {
+        let current = keys.current().map(|k| k.id.as_str());
+        let stale = key_ids.iter().any(|id| Some(id.as_str()) != current);
+        let count = self.ledger.note_key_use(namespace, name, stale);
+        self.metrics.stale_key_sealed.set(count as i64);
+    }
+
+    /// A deleted SealedSecret is never reconciled again: forget what was kept about it.
+    /// After a relist, deletions missed while disconnected are found against the cache.
+    pub(crate) fn forget_deleted(
+        &self,
+        event: &watcher::Event<CachedSealedSecret>,
+        cache: &Store<CachedSealedSecret>,
+    ) {
+        let stale = match event {
+            watcher::Event::Delete(object) => self.ledger.forget(&object.metadata),
+            watcher::Event::InitDone => self
+                .ledger
+                .retain(|ns, name| cache.get(&ObjectRef::new(name).within(ns)).is_some()),
+            _ => return,
+        };
+        self.metrics.stale_key_sealed.set(stale as i64);
+    }
+}
+
+/// The cached form of a SealedSecret: metadata only. The reconciler reads the whole object
+/// from the API server's watch cache, so the operator's memory does not grow with the size
+/// of the sealed values.
+pub type CachedSealedSecret = PartialObjectMeta<SealedSecret>;

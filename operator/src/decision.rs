@@ -1,0 +1,268 @@
+//! What one pass over a SealedSecret should do, decided without I/O: open its items with the
+//! key set, plan what to do with the Secret that exists (or does not), and, once the pass has
+//! ended, what to report (status, Events, the audit line, when to look again). `unseal.rs`
+//! carries these decisions out.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use seal_shared::sealed_secret::{SealedSecret, unseal_entry};
+use zeroize::Zeroizing;
+
+use crate::adoption::{self, Claimant, Ownership, Previous};
+use crate::keys::KeySet;
+use crate::labels::ADOPT;
+use crate::secret::{Change, Desired};
+use crate::status::{self, Outcome};
+
+/// A failure that the SealedSecret's author (or an operator of the cluster) must fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub message: String,
+    /// When to look again without a change to the object (for example when keys may arrive).
+    pub retry: Option<Duration>,
+}
+
+/// How often a SealedSecret whose Secret belongs to someone else is looked at again: unmanaged
+/// Secrets are not watched, and their owner may consent at any time.
+pub const CONFLICT_RETRY: Duration = Duration::from_secs(15);
+/// How often a SealedSecret sealed to keys this cluster lacks is looked at again: a key may
+/// still arrive (a new replica's watch, a restored backup).
+pub const MISSING_KEY_RETRY: Duration = Duration::from_secs(60);
+
+/// Every item of a SealedSecret, opened. The values are wiped when dropped.
+pub struct Opened {
+    pub values: BTreeMap<String, Zeroizing<Vec<u8>>>,
+    /// The keys that opened them, sorted, each once.
+    pub key_ids: Vec<String>,
+}
+
+/// Opens every item with the key its binding names, checking each binding against where the
+/// item sits. CPU work, and the only place values come into being.
+pub fn open(sealed: &SealedSecret, keys: &KeySet) -> Result<Opened, Refusal> {
+    let mut values = BTreeMap::new();
+    let mut key_ids: Vec<String> = Vec::new();
+    for (key, encoded) in &sealed.spec.encrypted_data {
+        let unsealed = unseal_entry(sealed, key, encoded, &keys.ring).map_err(refusal)?;
+        let id = unsealed.key_id.to_string();
+        if !key_ids.contains(&id) {
+            key_ids.push(id);
+        }
+        values.insert(key.clone(), unsealed.value);
+    }
+    key_ids.sort();
+    Ok(Opened { values, key_ids })
+}
+
+/// How the Secret is to be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// None exists: create it (failing, not overwriting, if one appears meanwhile).
+    Create,
+    /// Patch the existing one into shape, guarded by the version that was read.
+    Patch,
+    /// Delete exactly the version that was read, then create it.
+    Replace,
+}
+
+pub enum Plan<'a> {
+    Refuse(Refusal),
+    /// The Secret already holds exactly what the SealedSecret says.
+    Keep,
+    Write {
+        desired: Box<Desired<'a>>,
+        how: Write,
+        /// Set when the Secret is being taken over from someone else.
+        adopted: Option<Previous>,
+    },
+}
+
+/// What to do about the Secret, given what exists.
+pub fn plan<'a>(
+    sealed: &'a SealedSecret,
+    opened: &'a Opened,
+    existing: Option<&Secret>,
+) -> Plan<'a> {
+    let Some(desired) = Desired::new(sealed, &opened.values) else {
+        return Plan::Refuse(Refusal {
+            reason: "InvalidSpec",
+            message: "the SealedSecret has no namespace or uid yet".into(),
+            retry: None,
+        });
+    };
+    let Some(existing) = existing else {
+        return Plan::Write {
+            desired: Box::new(desired),
+            how: Write::Create,
+            adopted: None,
+        };
+    };
+    let name = sealed.name_any();
+    let claimant = Claimant {
+        namespace: &desired.namespace,
+        name: &name,
+        uid: sealed.metadata.uid.as_deref().unwrap_or_default(),
+        adopt_requested: sealed.annotations().get(ADOPT).is_some_and(|v| v == "true"),
+    };
+    let adopted = match adoption::decide(&existing.metadata, &claimant) {
+        Ownership::Owned => None,
+        Ownership::Adopt(previous) => Some(previous),
+        Ownership::Refuse(message) => {
+            return Plan::Refuse(Refusal {
+                reason: "SecretConflict",
+                message,
+                retry: Some(CONFLICT_RETRY),
+            });
+        }
+    };
+    let how = match desired.change_from(existing) {
+        Change::None => return Plan::Keep,
+        Change::Patch => Write::Patch,
+        Change::Replace => Write::Replace,
+    };
+    Plan::Write {
+        desired: Box::new(desired),
+        how,
+        adopted,
+    }
+}
+
+/// Maps a library error to the reason and retry the status shows.
+pub fn refusal(error: seal_shared::Error) -> Refusal {
+    use seal_shared::Error as E;
+    use seal_shared::item::UnsealError;
+    let (reason, retry) = match &error {
+        E::Unseal { source, .. } => match **source {
+            UnsealError::NoMatchingKey { .. } => ("NoMatchingKey", Some(MISSING_KEY_RETRY)),
+            ref other => (other.reason(), None),
+        },
+        _ => ("InvalidSpec", None),
+    };
+    Refusal {
+        reason,
+        message: error.to_string(),
+        retry,
+    }
+}
+
+/// How a pass ended, when it got an answer from the API server.
+pub enum Ended {
+    Unsealed {
+        /// Whether the Secret had to be written.
+        wrote: bool,
+        key_ids: Vec<String>,
+        /// The Secret's version as written or found.
+        secret_version: Option<String>,
+        adopted: Option<Previous>,
+    },
+    Refused(Refusal),
+}
+
+/// An Event to publish on the SealedSecret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub action: &'static str,
+    pub text: String,
+}
+
+/// Everything a pass reports.
+pub struct Report {
+    pub outcome: Outcome,
+    pub events: Vec<Note>,
+    /// The audit line's outcome: `unsealed`, `unchanged` or `failed`.
+    pub audit_outcome: &'static str,
+    pub adopted_from: Option<String>,
+    pub requeue: Option<Duration>,
+}
+
+/// What to report once a pass has ended. Events are for news: a Secret written, a Secret
+/// taken over, a SealedSecret Ready for a generation it was not Ready for before (its Secret
+/// may have been written by a pass that was cut short before it could say so), a failure not
+/// already shown in the status.
+pub fn report(sealed: &SealedSecret, ended: &Ended) -> Report {
+    let name = sealed.name_any();
+    let items: Vec<&str> = sealed
+        .spec
+        .encrypted_data
+        .keys()
+        .map(String::as_str)
+        .collect();
+    match ended {
+        Ended::Unsealed {
+            wrote,
+            key_ids,
+            adopted,
+            ..
+        } => {
+            let mut events = Vec::new();
+            if let Some(previous) = adopted {
+                events.push(Note {
+                    warning: false,
+                    reason: "Adopted",
+                    action: "Adopt",
+                    text: format!("took over Secret {name} from {}", previous.describe()),
+                });
+            }
+            if *wrote || !status::already_ready(sealed) {
+                events.push(Note {
+                    warning: false,
+                    reason: "Unsealed",
+                    action: "Unseal",
+                    text: format!(
+                        "unsealed items [{}] with key(s) {}",
+                        items.join(", "),
+                        key_ids.join(", ")
+                    ),
+                });
+            }
+            Report {
+                outcome: Outcome {
+                    ready: true,
+                    reason: "Unsealed".into(),
+                    message: format!(
+                        "Secret {name} holds {} item(s) unsealed with key(s) {}",
+                        items.len(),
+                        key_ids.join(", ")
+                    ),
+                    key_ids: Some(key_ids.clone()),
+                    wrote_secret: *wrote,
+                },
+                events,
+                audit_outcome: if *wrote { "unsealed" } else { "unchanged" },
+                adopted_from: adopted.as_ref().map(Previous::audit_label),
+                requeue: None,
+            }
+        }
+        Ended::Refused(refusal) => {
+            // One Warning per distinct failure, not one per retry: the status keeps saying it.
+            let events = if status::already_reported(sealed, refusal.reason, &refusal.message) {
+                Vec::new()
+            } else {
+                vec![Note {
+                    warning: true,
+                    reason: refusal.reason,
+                    action: "Unseal",
+                    text: refusal.message.clone(),
+                }]
+            };
+            Report {
+                outcome: Outcome {
+                    ready: false,
+                    reason: refusal.reason.into(),
+                    message: refusal.message.clone(),
+                    key_ids: None,
+                    wrote_secret: false,
+                },
+                events,
+                audit_outcome: "failed",
+                adopted_from: None,
+                requeue: refusal.retry,
+            }
+        }
+    }
+}
