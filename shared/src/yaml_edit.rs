@@ -232,7 +232,7 @@ fn scalar_key(key: &str, style: Option<ScalarStyle>) -> String {
 /// The text as a plain scalar when that reads back as the same string, else quoted the way
 /// seal's own writer quotes it (which also guards YAML 1.1 readers: `yes`, `012`).
 fn plain_or_quoted(value: &str) -> String {
-    match serde_saphyr::to_string(&value) {
+    match serde_saphyr::to_string_with_options(&value, crate::yaml::options()) {
         Ok(written) => {
             let written = written.trim_end_matches('\n');
             if written.contains('\n') {
@@ -544,6 +544,16 @@ mod tests {
         assert_eq!(
             set(empty, 0, &[("a", "A")]).unwrap(),
             "{\"spec\": {\"encryptedData\": {\"a\": \"A\"}}}"
+        );
+    }
+
+    #[test]
+    fn long_values_stay_on_one_plain_line() {
+        let long = "YWdl".repeat(200);
+        let out = set("spec:\n  encryptedData:\n    a: A\n", 0, &[("b", &long)]).unwrap();
+        assert_eq!(
+            out,
+            format!("spec:\n  encryptedData:\n    a: A\n    b: {long}\n")
         );
     }
 
