@@ -83,7 +83,11 @@ async fn connect() -> Result<(Client, Cluster)> {
     };
     let cluster = Cluster {
         context,
-        server: config.cluster_url.to_string(),
+        server: config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned(),
     };
     let client = Client::try_from(config).map_err(|e| {
         Failure::new(format!(

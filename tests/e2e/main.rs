@@ -2,6 +2,7 @@
 
 mod availability;
 mod chart;
+mod cli;
 mod operator;
 mod rotation;
 mod smoke;
