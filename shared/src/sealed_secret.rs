@@ -393,3 +393,60 @@ pub fn for_output(sealed: &SealedSecret) -> SealedSecret {
     };
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SealIdentity;
+
+    #[test]
+    fn items_are_never_bound_to_an_empty_namespace_or_name() {
+        let recipient = SealIdentity::generate().recipient();
+        let spec = |scope| SealedSecretSpec {
+            scope,
+            encrypted_data: BTreeMap::new(),
+            template: SecretTemplate::default(),
+        };
+        let item = [("k", b"v".as_slice())];
+        let mut strict = SealedSecret::new("db", spec(Scope::Strict));
+        let err = seal_items_into(&mut strict, item, std::slice::from_ref(&recipient))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no metadata.namespace"), "{err}");
+        let mut unnamed = SealedSecret::new("", spec(Scope::Strict));
+        unnamed.metadata.namespace = Some("prod".into());
+        let err = seal_items_into(&mut unnamed, item, std::slice::from_ref(&recipient))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no metadata.name"), "{err}");
+        let mut cluster_wide = SealedSecret::new("db", spec(Scope::ClusterWide));
+        seal_items_into(&mut cluster_wide, item, std::slice::from_ref(&recipient)).unwrap();
+        assert!(cluster_wide.spec.encrypted_data.contains_key("k"));
+    }
+
+    #[test]
+    fn an_items_key_ids_and_binding_read_without_a_key() {
+        let a = SealIdentity::generate().recipient();
+        let b = SealIdentity::generate().recipient();
+        let mut sealed = SealedSecret::new(
+            "db",
+            SealedSecretSpec {
+                scope: Scope::NamespaceWide,
+                encrypted_data: BTreeMap::new(),
+                template: SecretTemplate::default(),
+            },
+        );
+        sealed.metadata.namespace = Some("prod".into());
+        seal_items_into(
+            &mut sealed,
+            [("k", b"v".as_slice())],
+            &[a.clone(), b.clone()],
+        )
+        .unwrap();
+        let (binding, ids) = inspect_entry("k", &sealed.spec.encrypted_data["k"]).unwrap();
+        assert_eq!(ids, vec![a.id, b.id]);
+        assert_eq!(binding.namespace, "prod");
+        assert_eq!(binding.scope, Scope::NamespaceWide);
+        assert!(inspect_entry("k", "not base64!").is_err());
+    }
+}
