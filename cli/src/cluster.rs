@@ -58,7 +58,7 @@ fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T
 async fn connect() -> Result<(Client, Cluster)> {
     let unreachable = |what: String| {
         Failure::new(format!("cannot reach a cluster: {what}"))
-            .hint("set KUBECONFIG to the cluster running seal-operator (or, to seal offline, pass -r age1... or -R recipients.txt)")
+            .hint("set KUBECONFIG to the cluster running seal-operator, or seal offline: pass -r age1... or -R recipients.txt")
     };
     let (config, context) = match Kubeconfig::read() {
         Ok(kubeconfig) => {
@@ -186,14 +186,14 @@ async fn fetch(namespace: &str) -> Result<(std::collections::BTreeMap<String, St
             cluster.describe(),
             api_reason(&e)
         ))
-        .hint("is seal-operator installed? pass --controller-namespace if it runs elsewhere")
+        .hint("is seal-operator installed, and is this the right cluster? pass --controller-namespace if it runs elsewhere, or -r/-R to seal offline")
     })?;
     let data = map.and_then(|m| m.data).ok_or_else(|| {
         Failure::new(format!(
             "ConfigMap {namespace}/{CONFIGMAP} does not exist in {}",
             cluster.describe()
         ))
-        .hint("is seal-operator installed and ready? pass --controller-namespace if it runs elsewhere")
+        .hint("is seal-operator installed and ready? pass --controller-namespace if it runs elsewhere, or -r/-R to seal offline")
     })?;
     Ok((data, cluster))
 }

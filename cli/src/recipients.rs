@@ -165,12 +165,10 @@ impl RecipientArgs {
                 },
             });
         }
-        let key = crate::cluster::sealing_key(&self.controller_namespace).map_err(|f| {
-            f.hint(format!(
-                "no recipients given: pass -r age1... or -R recipients.txt, add a {} with a rule for this file, or point KUBECONFIG at a cluster running seal-operator",
-                config::FILE_NAME
-            ))
-        })?;
+        let key = crate::cluster::sealing_key(&self.controller_namespace).within(format!(
+            "no recipients given (-r/-R) and no {} found, so the cluster's key is needed",
+            config::FILE_NAME
+        ))?;
         Ok(Resolved {
             recipients: vec![key.recipient.clone()],
             scope: None,

@@ -19,6 +19,7 @@ use crate::recipients::{RecipientArgs, Resolved, Target, list};
     seal encrypt -r age1... secret.yaml > secret.sealed.yaml\n  \
     kubectl create secret generic db --from-literal=password=s3cr3t --dry-run=client -o yaml | seal encrypt -n prod -R keys.txt\n  \
     seal encrypt --merge-into secret.sealed.yaml rotated-password.yaml\n  \
+    seal encrypt --filename clusters/prod/db.yaml < db.yaml   # stdin, with that path's .seal.yaml rule\n  \
     seal encrypt -w secret.yaml     # replace the plain file with its sealed form\n\n\
     Recipients come from -r/-R, else from the nearest .seal.yaml (which must have a rule for the \
     file; for stdin, name the file with --filename), else from the cluster's current key. \
@@ -37,11 +38,12 @@ pub struct Args {
     #[arg(long, value_name = "SCOPE", env = "SEAL_SCOPE")]
     scope: Option<Scope>,
 
-    /// Namespace for Secrets whose manifest names none
+    /// Namespace for Secrets whose manifest names none (with --merge-into, also for a target
+    /// SealedSecret that names none); differing from the manifest is an error
     #[arg(short = 'n', long, value_name = "NAMESPACE", env = "SEAL_NAMESPACE")]
     namespace: Option<String>,
 
-    /// Name for a Secret whose manifest names none
+    /// Name for a Secret whose manifest names none; differing from the manifest is an error
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
 
