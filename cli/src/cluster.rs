@@ -51,7 +51,10 @@ fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::io("cannot start the Kubernetes client", e))?;
+        .map_err(|e| {
+            Failure::io("cannot start the Kubernetes client", e)
+                .hint("the system refused seal a thread or timer; try again, or pass -r/-R to seal offline")
+        })?;
     runtime.block_on(future)
 }
 

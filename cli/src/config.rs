@@ -18,6 +18,7 @@ use crate::failure::{Context, Failure, Result};
 pub const FILE_NAME: &str = ".seal.yaml";
 
 const TOP_FIELDS: &[&str] = &["rules"];
+pub const RECIPIENTS_FILE_HINT: &str = "a recipients file lists one age1... recipient per line (# comments allowed); `seal keys --recipient` prints a cluster's";
 const RULE_FIELDS: &[&str] = &["path", "recipients", "recipientsFile", "scope"];
 
 /// A `.seal.yaml`, read and checked in full.
@@ -218,7 +219,9 @@ fn read_rule(base: &Path, index: usize, rule: Value) -> Result<Rule> {
                 Failure::io(format!("recipientsFile: cannot read {shown}"), e)
                     .hint("recipientsFile is relative to the directory of .seal.yaml")
             })?;
-            let found = parse_recipients_file(&text, &shown).within("recipientsFile")?;
+            let found = parse_recipients_file(&text, &shown)
+                .map_err(|e| Failure::from(e).hint(RECIPIENTS_FILE_HINT))
+                .within("recipientsFile")?;
             if found.is_empty() {
                 return Err(Failure::new(format!("recipientsFile: {shown} lists no recipients"))
                     .hint("put one age1... recipient per line in it (`seal keys --recipient` prints a cluster's)"));

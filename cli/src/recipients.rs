@@ -185,9 +185,12 @@ impl RecipientArgs {
             .within("--recipient")?;
         for path in &self.recipients_files {
             let origin = path.display().to_string();
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Failure::io(format!("cannot read {origin}"), e))?;
-            let found = parse_recipients_file(&text, &origin)?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::io(format!("cannot read {origin}"), e)
+                    .hint("-R names a recipients file; check the path")
+            })?;
+            let found = parse_recipients_file(&text, &origin)
+                .map_err(|e| Failure::from(e).hint(config::RECIPIENTS_FILE_HINT))?;
             if found.is_empty() {
                 return Err(Failure::new(format!("{origin}: lists no recipients"))
                     .hint("put one age1... recipient per line in it (`seal keys --recipient` prints a cluster's)"));

@@ -18,9 +18,9 @@ pub enum EditError {
     Parse { line: usize, message: String },
     #[error("document {0} is not in the file")]
     NoDocument(usize),
-    #[error("{path} is not a mapping written in a form seal can edit in place")]
+    #[error("{path} is not a mapping seal can edit")]
     NotAMapping { path: String },
-    #[error("{path} is written as {form}, which seal cannot replace in place")]
+    #[error("{path} is written as {form}")]
     Unsupported { path: String, form: &'static str },
     #[error("the file is nested too deeply to edit")]
     TooDeep,
@@ -71,7 +71,7 @@ pub fn set_entries(
     for (key, value) in entries {
         match existing.iter().find(|(k, _)| k.is_scalar(key)) {
             Some((_, old)) => {
-                let place = format!("{walked}.{key}");
+                let place = format!("{walked}.{}", key.escape_debug());
                 let style = old.replaceable_style(&place)?;
                 edits.push((old.start, old.end, scalar(value, style)));
             }
@@ -112,7 +112,8 @@ fn insert(
     edits: &mut Vec<(usize, usize, String)>,
 ) -> Result<(), EditError> {
     let check = |node: &Node, key: &str| -> Result<(), EditError> {
-        node.line_style(&format!("{walked}.{key}")).map(|_| ())
+        node.line_style(&format!("{walked}.{}", key.escape_debug()))
+            .map(|_| ())
     };
     // The style of the neighbours, so a JSON file stays JSON and a quoted file stays quoted.
     let (key_style, value_style) = match existing.first() {

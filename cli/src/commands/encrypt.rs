@@ -154,6 +154,7 @@ fn merge(args: &Args, target: &Path, secrets: &[PlainSecret]) -> Result<()> {
     let resolved = args.recipients.resolve(Target::File(target))?;
     let mut sealed = original.clone();
     let mut changes: BTreeMap<usize, BTreeMap<String, String>> = BTreeMap::new();
+    let mut notes = Vec::new();
     for secret in secrets {
         let (index, namespace) = find_target(&sealed, secret, args).within(&target_name)?;
         let doc = &sealed[index];
@@ -177,13 +178,24 @@ fn merge(args: &Args, target: &Path, secrets: &[PlainSecret]) -> Result<()> {
                 .within(&target_name)?;
             sealing.metadata.namespace = Some(chosen);
         }
-        check_recipients(&place, &existing, &resolved, args.override_recipients)
-            .within(&target_name)?;
+        notes.extend(
+            check_recipients(&place, &existing, &resolved, args.override_recipients)
+                .within(&target_name)?,
+        );
         seal_items_into(
             &mut sealing,
             secret.data.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
             &resolved.recipients,
         )
+        .map_err(|e| {
+            let missing = matches!(e, seal_shared::Error::Document(_));
+            let failure = Failure::from(e);
+            if missing {
+                failure.hint("give the SealedSecret in the file its metadata.name (and namespace)")
+            } else {
+                failure
+            }
+        })
         .within(&target_name)?;
         let doc_changes = changes.entry(index).or_default();
         for key in secret.data.keys() {
@@ -193,18 +205,24 @@ fn merge(args: &Args, target: &Path, secrets: &[PlainSecret]) -> Result<()> {
         }
         sealed[index].spec.encrypted_data = sealing.spec.encrypted_data;
     }
-    let out = set_items_in_text(&text, &original, &changes).map_err(|e| {
-        let hint = match &e {
-            MergeError::Edit { .. } => {
-                "write the items of spec.encryptedData one per line (key: base64), as seal does, and merge again"
-            }
-            _ => "nothing was written; please report this with the file's layout (not its items)",
-        };
-        Failure::new(format!("cannot merge in place: {e}"))
-            .hint(hint)
-    }).within(&target_name)?;
+    let out = set_items_in_text(&text, &original, &changes)
+        .map_err(merge_failure)
+        .within(&target_name)?;
     resolved.announce();
+    for note in notes {
+        eprintln!("seal: {note}");
+    }
     write_atomic(target, out.as_bytes(), Mode::Public)
+}
+
+fn merge_failure(error: MergeError) -> Failure {
+    let hint = match &error {
+        MergeError::Edit { .. } => {
+            "write the items of spec.encryptedData one per line (key: base64), as seal does, and merge again"
+        }
+        _ => "nothing was written; please report this with the file's layout (not its items)",
+    };
+    Failure::new(format!("cannot merge in place: {error}")).hint(hint)
 }
 
 /// What the target's items say in the clear about their keys and binding, per item. An
@@ -279,32 +297,33 @@ fn bound_namespace(
 }
 
 /// New items go to the keys the target's items are sealed to: a Secret whose items open
-/// with different keys cannot be unsealed whole by any one cluster.
+/// with different keys cannot be unsealed whole by any one cluster. With the override, the
+/// note to print once the merge is written.
 fn check_recipients(
     place: &str,
     existing: &Existing,
     resolved: &Resolved,
     override_recipients: bool,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let wanted: BTreeSet<KeyId> = resolved.key_ids().into_iter().collect();
     let sets = &existing.key_sets;
     if sets.is_empty() || (sets.len() == 1 && sets.contains_key(&wanted)) {
-        return Ok(());
+        return Ok(None);
     }
     let found = sets
         .iter()
         .map(|(ids, items)| {
             let ids: Vec<KeyId> = ids.iter().copied().collect();
-            format!("{} (items {})", list(&ids), items.join(", "))
+            let noun = if items.len() == 1 { "item" } else { "items" };
+            format!("{} ({noun} {})", list(&ids), items.join(", "))
         })
         .collect::<Vec<_>>()
         .join("; ");
     let wanted_list = list(&wanted.iter().copied().collect::<Vec<_>>());
     if override_recipients {
-        eprintln!(
-            "seal: {place}: sealing the new items to {wanted_list} although its items are sealed to {found} (--override-recipients)"
-        );
-        return Ok(());
+        return Ok(Some(format!(
+            "{place}: sealed the new items to {wanted_list} although its items are sealed to {found} (--override-recipients)"
+        )));
     }
     Err(Failure::new(format!(
         "{place}: its items are sealed to key ids {found}, but {} gives {wanted_list}",

@@ -159,7 +159,7 @@ fn merge_refuses_keys_that_differ_from_the_existing_items() {
     args.extend_from_slice(&merge);
     let stderr = refusal(ws.seal(&args), &[&id(&prod), &id(&dev)]);
     assert!(
-        stderr.contains("items user") && stderr.contains("items password"),
+        stderr.contains("(item user)") && stderr.contains("(item password)"),
         "{stderr}"
     );
 
@@ -247,6 +247,8 @@ fn seal_yaml_is_checked_whole_when_read() {
     ws.write(".seal.yaml", "");
     let config = ws.path(".seal.yaml").canonicalize().unwrap();
     let config = config.display().to_string();
+    ws.write("bad.txt", "# a comment\nnot-a-key\n");
+    ws.write("empty.txt", "# nothing yet\n");
     // The first rule always matches; every mistake is in a later one, or beside the rules.
     let first = format!("rules:\n  - recipients: ['{r}']\n");
     let cases: Vec<(String, Vec<&str>)> = vec![
@@ -269,6 +271,14 @@ fn seal_yaml_is_checked_whole_when_read() {
         (
             format!("{first}  - path: '^x/'\n    recipientsFile: missing.txt\n"),
             vec!["rules[1]", "recipientsFile", "missing.txt"],
+        ),
+        (
+            format!("{first}  - path: '^x/'\n    recipientsFile: bad.txt\n"),
+            vec!["rules[1]", "bad.txt:2", "invalid age recipient"],
+        ),
+        (
+            format!("{first}  - path: '^x/'\n    recipientsFile: empty.txt\n"),
+            vec!["rules[1]", "empty.txt lists no recipients"],
         ),
         (
             format!("{first}  - path: '^x/'\n    recipient: ['{r}']\n"),
