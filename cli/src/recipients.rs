@@ -141,11 +141,11 @@ impl RecipientArgs {
             Target::File(path) => Some(path),
             Target::Stdin => None,
         });
-        let start = match path {
-            Some(path) => match path.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-                _ => PathBuf::from("."),
-            },
+        // Looked up from the real file's directory, the one its path is matched relative to,
+        // so a symbolic link cannot pair one tree's .seal.yaml with another tree's path.
+        let real = path.map(config::resolve);
+        let start = match real.as_deref().and_then(Path::parent) {
+            Some(dir) => dir.to_path_buf(),
             None => PathBuf::from("."),
         };
         if let Some(config) = Config::find(&start)? {
