@@ -1,108 +1,391 @@
 //! `.seal.yaml`: per-repository rules that pick recipients and scope by file path, found by
-//! walking up from the input's directory (as SOPS finds `.sops.yaml`).
+//! walking up from the sealed file's directory (as SOPS finds `.sops.yaml`).
+//!
+//! The whole file is checked when it is read: every rule's pattern, recipients and
+//! recipients file, so a broken rule is reported even when an earlier one matches.
 
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
 
 use regex::Regex;
 use seal_shared::keys::{SealRecipient, parse_recipients_file};
+use seal_shared::limits::MAX_INPUT_BYTES;
 use seal_shared::scope::Scope;
-use serde::Deserialize;
+use serde_json::Value;
 
 use crate::failure::{Context, Failure, Result};
 
 pub const FILE_NAME: &str = ".seal.yaml";
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    #[serde(default)]
-    rules: Vec<RuleFile>,
+const TOP_FIELDS: &[&str] = &["rules"];
+pub const RECIPIENTS_FILE_HINT: &str = "a recipients file lists one age1... recipient per line (# comments allowed); `seal keys --recipient` prints a cluster's";
+const RULE_FIELDS: &[&str] = &["path", "recipients", "recipientsFile", "scope"];
+
+/// A `.seal.yaml`, read and checked in full.
+pub struct Config {
+    /// Where it was found, as an absolute path without symbolic links.
+    pub path: PathBuf,
+    /// Its directory: rule patterns match paths relative to it.
+    base: PathBuf,
+    rules: Vec<Rule>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RuleFile {
-    /// A regular expression matched against the input's path relative to the config's
-    /// directory, with `/` separators. Absent: the rule matches every file.
-    path: Option<String>,
-    #[serde(default)]
-    recipients: Vec<String>,
-    /// A recipients file, relative to the config's directory.
-    recipients_file: Option<PathBuf>,
-    scope: Option<Scope>,
-}
-
-/// The outcome of applying a `.seal.yaml` to one input.
 pub struct Rule {
+    /// The rule's position in `rules`, counted from 0, as messages name it (`rules[2]`).
+    pub index: usize,
+    /// Matched against a path relative to the config's directory; absent, the rule matches
+    /// every path.
+    pub pattern: Option<Regex>,
     pub recipients: Vec<SealRecipient>,
     pub scope: Option<Scope>,
 }
 
-/// Finds the nearest `.seal.yaml` at or above `start`.
-pub fn find(start: &Path) -> Option<PathBuf> {
-    let start = start.canonicalize().ok()?;
-    start
-        .ancestors()
-        .map(|dir| dir.join(FILE_NAME))
-        .find(|candidate| candidate.is_file())
+/// What rules are matched against.
+pub enum Subject<'a> {
+    /// A path relative to the config's directory, with `/` separators.
+    Path(&'a str),
+    /// Input on stdin with no `--filename`: only a rule without a path can apply.
+    Unnamed,
 }
 
-/// Applies the first rule of `config_path` whose path pattern matches `input`.
-pub fn rule_for(config_path: &Path, input: &Path) -> Result<Option<Rule>> {
-    let origin = config_path.display().to_string();
-    let text = std::fs::read_to_string(config_path)
-        .map_err(|e| Failure::io(format!("cannot read {origin}"), e))?;
-    let config: ConfigFile = seal_shared::yaml::from_multiple::<ConfigFile>(&text)
-        .within(&origin)?
-        .into_iter()
-        .next()
-        .unwrap_or(ConfigFile { rules: Vec::new() });
-    let base = config_path.parent().unwrap_or(Path::new("."));
-    let relative = relative_path(base, input);
-    for (index, rule) in config.rules.into_iter().enumerate() {
-        let place = format!("{origin}: rules[{index}]");
-        if let Some(pattern) = &rule.path {
-            let regex = Regex::new(pattern).map_err(|e| {
-                Failure::new(format!(
-                    "{place}: path is not a valid regular expression: {e}"
-                ))
+impl Config {
+    /// Finds the nearest `.seal.yaml` at or above `start` (a directory), and reads it.
+    pub fn find(start: &Path) -> Result<Option<Config>> {
+        let start = resolve(start);
+        match start
+            .ancestors()
+            .map(|dir| dir.join(FILE_NAME))
+            .find(|candidate| candidate.is_file())
+        {
+            Some(path) => Config::load(&path).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Config> {
+        let path = resolve(path);
+        let origin = path.display().to_string();
+        let mut text = String::new();
+        std::fs::File::open(&path)
+            .and_then(|f| {
+                f.take(MAX_INPUT_BYTES as u64 + 1)
+                    .read_to_string(&mut text)
+            })
+            .map_err(|e| {
+                Failure::io(format!("cannot read {origin}"), e)
+                    .hint("seal reads the nearest .seal.yaml above the sealed file; fix its permissions or encoding")
             })?;
-            if !regex.is_match(&relative) {
-                continue;
+        if text.len() > MAX_INPUT_BYTES {
+            return Err(
+                Failure::new(format!("{origin}: larger than {MAX_INPUT_BYTES} bytes"))
+                    .hint("a .seal.yaml holds a few rules; is this the right file?"),
+            );
+        }
+        let documents: Vec<Value> = seal_shared::yaml::from_multiple(&text).within(&origin)?;
+        if documents.len() > 1 {
+            return Err(Failure::new(format!(
+                "{origin}: holds {} YAML documents; seal reads exactly one",
+                documents.len()
+            ))
+            .hint("put every rule under one `rules:` list and remove the `---` separators"));
+        }
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let rules = match documents.into_iter().next() {
+            Some(document) => read_rules(&origin, &base, document)?,
+            None => Vec::new(),
+        };
+        Ok(Config { path, base, rules })
+    }
+
+    /// `path` relative to the config's directory, with `/` separators, as rules see it.
+    pub fn relative(&self, path: &Path) -> String {
+        let path = resolve(path);
+        let relative = path.strip_prefix(&self.base).unwrap_or(&path);
+        relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// The first rule that applies to `subject`. No rule applying is an error, not a reason
+    /// to seal to some other key: the file exists to say where secrets go.
+    pub fn rule_for(&self, subject: &Subject<'_>) -> Result<&Rule> {
+        let origin = self.path.display();
+        for rule in &self.rules {
+            match (&rule.pattern, subject) {
+                (None, _) => return Ok(rule),
+                (Some(pattern), Subject::Path(path)) => {
+                    if pattern.is_match(path) {
+                        return Ok(rule);
+                    }
+                }
+                (Some(pattern), Subject::Unnamed) => {
+                    return Err(Failure::new(format!(
+                        "{origin}: rules[{}]: the input is on stdin, so seal cannot tell whether its path {:?} applies",
+                        rule.index,
+                        pattern.as_str()
+                    ))
+                    .hint("name the path the sealed file stands for with --filename PATH (e.g. --filename clusters/prod/db.yaml), or pass -r/-R"));
+                }
             }
         }
-        let mut recipients = rule
-            .recipients
-            .iter()
-            .map(|r| r.parse::<SealRecipient>())
-            .collect::<Result<Vec<_>, _>>()
-            .within(&place)?;
-        if let Some(file) = &rule.recipients_file {
-            let path = base.join(file);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| Failure::io(format!("{place}: cannot read {}", path.display()), e))?;
-            recipients.extend(parse_recipients_file(&text, &path.display().to_string())?);
-        }
-        if recipients.is_empty() {
-            return Err(Failure::new(format!(
-                "{place}: the rule matching {relative} lists no recipients"
-            )));
-        }
-        return Ok(Some(Rule {
-            recipients,
-            scope: rule.scope,
-        }));
+        let what = match subject {
+            Subject::Path(path) => format!("no rule matches {path:?}"),
+            Subject::Unnamed => "no rule applies to stdin".to_owned(),
+        };
+        Err(Failure::new(format!("{origin}: {what}")).hint(
+            "add a rule whose path matches it (a rule without `path` matches every file), or pass -r/-R",
+        ))
     }
-    Ok(None)
 }
 
-fn relative_path(base: &Path, input: &Path) -> String {
-    let input = input.canonicalize().unwrap_or_else(|_| input.to_path_buf());
-    let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
-    let relative = input.strip_prefix(&base).unwrap_or(&input);
-    relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+fn read_rules(origin: &str, base: &Path, document: Value) -> Result<Vec<Rule>> {
+    let Value::Object(mut top) = document else {
+        return Err(Failure::new(format!(
+            "{origin}: expected a mapping with `rules:`, found {}",
+            kind(&document)
+        ))
+        .hint("start the file with `rules:` followed by a list of rules; see docs/cli.md"));
+    };
+    check_fields(origin, &top, TOP_FIELDS)?;
+    let rules = match top.remove("rules") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(rules)) => rules,
+        Some(other) => {
+            return Err(Failure::new(format!(
+                "{origin}: rules must be a list, found {}",
+                kind(&other)
+            ))
+            .hint("write each rule as a list item: `rules:` then `  - path: ...`"));
+        }
+    };
+    rules
+        .into_iter()
+        .enumerate()
+        .map(|(index, rule)| {
+            read_rule(base, index, rule).within(format!("{origin}: rules[{index}]"))
+        })
+        .collect()
+}
+
+fn read_rule(base: &Path, index: usize, rule: Value) -> Result<Rule> {
+    let Value::Object(mut fields) = rule else {
+        return Err(Failure::new(format!(
+            "expected a mapping (path, recipients, recipientsFile, scope), found {}",
+            kind(&rule)
+        ))
+        .hint("write the rule as `- path: ...` with its fields indented below"));
+    };
+    check_fields("", &fields, RULE_FIELDS)?;
+    let pattern = match fields.remove("path") {
+        None => None,
+        Some(Value::String(pattern)) => Some(Regex::new(&pattern).map_err(|e| {
+            Failure::new(format!(
+                "path {pattern:?} is not a valid regular expression: {}",
+                regex_reason(&e)
+            ))
+            .hint("path is a regular expression (Rust regex syntax) matched against the file's path relative to .seal.yaml, e.g. '^clusters/prod/'")
+        })?),
+        Some(other) => return Err(expected_string("path", &other)),
+    };
+    let mut recipients = Vec::new();
+    match fields.remove("recipients") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => {
+            for (i, entry) in list.into_iter().enumerate() {
+                let Value::String(text) = entry else {
+                    return Err(expected_string(&format!("recipients[{i}]"), &entry));
+                };
+                let recipient = text
+                    .parse::<SealRecipient>()
+                    .within(format!("recipients[{i}]"))?;
+                recipients.push(recipient);
+            }
+        }
+        Some(other) => {
+            return Err(
+                Failure::new(format!("recipients must be a list, found {}", kind(&other)))
+                    .hint("write recipients: [age1...] or one `- age1...` per line"),
+            );
+        }
+    }
+    match fields.remove("recipientsFile") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(file)) => {
+            let path = base.join(&file);
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Failure::io(format!("recipientsFile: cannot read {shown}"), e)
+                    .hint("recipientsFile is relative to the directory of .seal.yaml")
+            })?;
+            let found = parse_recipients_file(&text, &shown)
+                .map_err(|e| Failure::from(e).hint(RECIPIENTS_FILE_HINT))
+                .within("recipientsFile")?;
+            if found.is_empty() {
+                return Err(Failure::new(format!("recipientsFile: {shown} lists no recipients"))
+                    .hint("put one age1... recipient per line in it (`seal keys --recipient` prints a cluster's)"));
+            }
+            recipients.extend(found);
+        }
+        Some(other) => return Err(expected_string("recipientsFile", &other)),
+    }
+    let scope = match fields.remove("scope") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(scope)) => Some(scope.parse::<Scope>().map_err(|e| {
+            Failure::new(format!("scope: {e}"))
+                .hint("scope is strict, namespace-wide or cluster-wide")
+        })?),
+        Some(other) => return Err(expected_string("scope", &other)),
+    };
+    if recipients.is_empty() {
+        return Err(Failure::new("lists no recipients")
+            .hint("give the rule `recipients: [age1...]` or `recipientsFile: FILE`"));
+    }
+    dedupe(&mut recipients);
+    Ok(Rule {
+        index,
+        pattern,
+        recipients,
+        scope,
+    })
+}
+
+/// The same key listed twice (say, in `recipients` and in the recipients file) is one
+/// recipient.
+pub fn dedupe(recipients: &mut Vec<SealRecipient>) {
+    let mut seen = std::collections::HashSet::new();
+    recipients.retain(|r| seen.insert(r.id));
+}
+
+fn check_fields(
+    origin: &str,
+    fields: &serde_json::Map<String, Value>,
+    known: &[&str],
+) -> Result<()> {
+    let Some(unknown) = fields.keys().find(|k| !known.contains(&k.as_str())) else {
+        return Ok(());
+    };
+    let prefix = if origin.is_empty() {
+        String::new()
+    } else {
+        format!("{origin}: ")
+    };
+    let failure = Failure::new(format!("{prefix}unknown field {unknown:?}"));
+    Err(match suggest(unknown, known) {
+        Some(near) => failure.hint(format!("did you mean {near}?")),
+        None => failure.hint(format!("the fields here are {}", known.join(", "))),
+    })
+}
+
+/// The known field a mistyped one most likely meant: equal up to case, `_`/`-`, or two edits.
+fn suggest<'a>(unknown: &str, known: &[&'a str]) -> Option<&'a str> {
+    let fold = |s: &str| -> Vec<char> {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let typed = fold(unknown);
+    known
+        .iter()
+        .map(|k| (edit_distance(&typed, &fold(k)), *k))
+        .filter(|(distance, _)| *distance <= 2)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// The regex crate's message is several lines (the pattern, a caret, the reason); a refusal
+/// is one line, so only the reason is kept.
+fn regex_reason(error: &regex::Error) -> String {
+    let text = error.to_string();
+    text.lines()
+        .rev()
+        .find_map(|line| line.trim().strip_prefix("error: "))
+        .unwrap_or(text.lines().last().unwrap_or("invalid"))
+        .trim()
+        .to_owned()
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn expected_string(field: &str, found: &Value) -> Failure {
+    Failure::new(format!("{field} must be a string, found {}", kind(found)))
+        .hint(format!("quote the value of {field}"))
+}
+
+/// An absolute path without symbolic links, for a path that may not exist yet (a file about
+/// to be written): the longest existing ancestor is resolved and the rest kept as given.
+pub fn resolve(path: &Path) -> PathBuf {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    let components: Vec<Component<'_>> = absolute.components().collect();
+    for split in (1..=components.len()).rev() {
+        let prefix: PathBuf = components[..split].iter().collect();
+        if let Ok(mut resolved) = prefix.canonicalize() {
+            for component in &components[split..] {
+                match component {
+                    Component::ParentDir => {
+                        resolved.pop();
+                    }
+                    Component::Normal(part) => resolved.push(part),
+                    _ => {}
+                }
+            }
+            return resolved;
+        }
+    }
+    absolute
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_catch_case_separators_and_small_typos() {
+        assert_eq!(suggest("recipient", RULE_FIELDS), Some("recipients"));
+        assert_eq!(
+            suggest("recipients_file", RULE_FIELDS),
+            Some("recipientsFile")
+        );
+        assert_eq!(suggest("Path", RULE_FIELDS), Some("path"));
+        assert_eq!(suggest("rule", TOP_FIELDS), Some("rules"));
+        assert_eq!(suggest("namespace", RULE_FIELDS), None);
+    }
+
+    #[test]
+    fn regex_errors_become_one_line() {
+        let unclosed = String::from("(abc");
+        let error = Regex::new(&unclosed).unwrap_err();
+        assert_eq!(regex_reason(&error), "unclosed group");
+    }
 }

@@ -1,15 +1,16 @@
-//! Where the recipients of a seal come from, in order: `-r`/`-R` flags, then the nearest
-//! `.seal.yaml` rule for the input file.
+//! Where the recipients of a seal come from, in order: `-r`/`-R` flags, else the nearest
+//! `.seal.yaml` (which must then have a rule for the file), else the cluster's current key.
+//! Whatever seal picks besides explicit flags, it says so on stderr.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
-use seal_shared::keys::{SealRecipient, parse_recipients_file};
+use seal_shared::keys::{KeyId, SealRecipient, parse_recipients_file};
 use seal_shared::scope::Scope;
 
-use crate::config;
+use crate::cluster::ClusterKey;
+use crate::config::{self, Config, Subject};
 use crate::failure::{Context, Failure, Result};
-use crate::files::Input;
 
 #[derive(Args, Debug, Clone)]
 pub struct RecipientArgs {
@@ -33,70 +34,174 @@ pub struct RecipientArgs {
     )]
     pub recipients_files: Vec<PathBuf>,
 
+    /// Pick the .seal.yaml rule as if the input were the file PATH (for input on stdin, or a
+    /// file that will live elsewhere); .seal.yaml is looked up from PATH's directory
+    #[arg(long, value_name = "PATH", conflicts_with = "merge_into")]
+    pub filename: Option<PathBuf>,
+
     /// Without -r/-R/.seal.yaml, fetch the sealing key from seal-operator's public-key
     /// ConfigMap in this namespace, through your kubeconfig
     #[arg(long, value_name = "NAMESPACE", env = "SEAL_CONTROLLER_NAMESPACE", default_value = crate::cluster::DEFAULT_CONTROLLER_NAMESPACE)]
     pub controller_namespace: String,
 }
 
+/// The file a seal is for, as far as picking recipients goes.
+pub enum Target<'a> {
+    /// A file: its path is matched against `.seal.yaml` rules.
+    File(&'a Path),
+    /// Input on stdin: `.seal.yaml` is looked up from the working directory.
+    Stdin,
+}
+
+/// Where the recipients came from, for messages.
+pub enum Source {
+    Flags,
+    Rule {
+        config: PathBuf,
+        index: usize,
+        matched: Option<String>,
+    },
+    Cluster(ClusterKey),
+}
+
 /// Recipients and the scope a `.seal.yaml` rule may suggest.
 pub struct Resolved {
     pub recipients: Vec<SealRecipient>,
     pub scope: Option<Scope>,
+    pub source: Source,
+}
+
+impl Resolved {
+    /// The key ids, sorted, as messages list them.
+    pub fn key_ids(&self) -> Vec<KeyId> {
+        let mut ids: Vec<KeyId> = self.recipients.iter().map(|r| r.id).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Where the recipients came from, in a message: `-r/-R`, a rule, the cluster.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            Source::Flags => "-r/-R".to_owned(),
+            Source::Rule {
+                config,
+                index,
+                matched,
+            } => {
+                let mut text = format!("rules[{index}] of {}", config.display());
+                if let Some(path) = matched {
+                    text.push_str(&format!(" (matching {path:?})"));
+                }
+                text
+            }
+            Source::Cluster(key) => key.describe(),
+        }
+    }
+
+    /// Says on stderr which keys seal picked, unless the user named them.
+    pub fn announce(&self) {
+        if matches!(self.source, Source::Flags) {
+            return;
+        }
+        eprintln!(
+            "seal: sealing to {} {} from {}",
+            if self.recipients.len() == 1 {
+                "key"
+            } else {
+                "keys"
+            },
+            list(&self.key_ids()),
+            self.describe()
+        );
+    }
+}
+
+pub fn list(ids: &[KeyId]) -> String {
+    if ids.is_empty() {
+        return "(none)".to_owned();
+    }
+    ids.iter()
+        .map(KeyId::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl RecipientArgs {
-    pub fn resolve(&self, input: &Input) -> Result<Resolved> {
-        if !self.recipients.is_empty() || !self.recipients_files.is_empty() {
-            let mut recipients = self
-                .recipients
-                .iter()
-                .map(|r| r.parse::<SealRecipient>())
-                .collect::<Result<Vec<_>, _>>()
-                .within("--recipient")?;
-            for path in &self.recipients_files {
-                let origin = path.display().to_string();
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| Failure::io(format!("cannot read {origin}"), e))?;
-                let found = parse_recipients_file(&text, &origin)?;
-                if found.is_empty() {
-                    return Err(Failure::new(format!("{origin}: lists no recipients")));
-                }
-                recipients.extend(found);
-            }
-            return Ok(Resolved {
-                recipients,
-                scope: None,
-            });
+    pub fn explicit(&self) -> bool {
+        !self.recipients.is_empty() || !self.recipients_files.is_empty()
+    }
+
+    /// The recipients for sealing `target` (or the file `--filename` names instead). The
+    /// caller announces them once the seal has succeeded, so a refusal stays one message.
+    pub fn resolve(&self, target: Target<'_>) -> Result<Resolved> {
+        if self.explicit() {
+            return self.flagged();
         }
-        let start = match input {
-            Input::File(path) => path.parent().map(|p| {
-                if p.as_os_str().is_empty() {
-                    ".".into()
-                } else {
-                    p.to_path_buf()
-                }
-            }),
-            Input::Stdin => Some(PathBuf::from(".")),
+        let path = self.filename.as_deref().or(match target {
+            Target::File(path) => Some(path),
+            Target::Stdin => None,
+        });
+        // Looked up from the real file's directory, the one its path is matched relative to,
+        // so a symbolic link cannot pair one tree's .seal.yaml with another tree's path.
+        let real = path.map(config::resolve);
+        let start = match real.as_deref().and_then(Path::parent) {
+            Some(dir) => dir.to_path_buf(),
+            None => PathBuf::from("."),
         };
-        if let (Some(start), Input::File(path)) = (start.as_ref(), input)
-            && let Some(config_path) = config::find(start)
-            && let Some(rule) = config::rule_for(&config_path, path)?
-        {
+        if let Some(config) = Config::find(&start)? {
+            let matched = path.map(|p| config.relative(p));
+            let subject = match &matched {
+                Some(relative) => Subject::Path(relative),
+                None => Subject::Unnamed,
+            };
+            let rule = config.rule_for(&subject)?;
             return Ok(Resolved {
-                recipients: rule.recipients,
+                recipients: rule.recipients.clone(),
                 scope: rule.scope,
+                source: Source::Rule {
+                    config: config.path.clone(),
+                    index: rule.index,
+                    matched,
+                },
             });
         }
-        let recipient = crate::cluster::sealing_recipient(&self.controller_namespace).map_err(|f| {
-            f.hint(format!(
-                "no recipients given: pass -r age1... or -R recipients.txt, add a {} rule matching this file, or point KUBECONFIG at a cluster running seal-operator",
-                config::FILE_NAME
-            ))
-        })?;
+        let key = crate::cluster::sealing_key(&self.controller_namespace).within(format!(
+            "no recipients given (-r/-R) and no {} found, so the cluster's key is needed",
+            config::FILE_NAME
+        ))?;
         Ok(Resolved {
-            recipients: vec![recipient],
+            recipients: vec![key.recipient.clone()],
             scope: None,
+            source: Source::Cluster(key),
+        })
+    }
+
+    fn flagged(&self) -> Result<Resolved> {
+        let mut recipients = self
+            .recipients
+            .iter()
+            .map(|r| r.parse::<SealRecipient>())
+            .collect::<Result<Vec<_>, _>>()
+            .within("--recipient")?;
+        for path in &self.recipients_files {
+            let origin = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::io(format!("cannot read {origin}"), e)
+                    .hint("-R names a recipients file; check the path")
+            })?;
+            let found = parse_recipients_file(&text, &origin)
+                .map_err(|e| Failure::from(e).hint(config::RECIPIENTS_FILE_HINT))?;
+            if found.is_empty() {
+                return Err(Failure::new(format!("{origin}: lists no recipients"))
+                    .hint("put one age1... recipient per line in it (`seal keys --recipient` prints a cluster's)"));
+            }
+            recipients.extend(found);
+        }
+        config::dedupe(&mut recipients);
+        Ok(Resolved {
+            recipients,
+            scope: None,
+            source: Source::Flags,
         })
     }
 }

@@ -217,3 +217,29 @@ impl Identity for BoundOpener<'_> {
         None
     }
 }
+
+/// What an item's header says, without any key: the binding and the ids of the keys it is
+/// sealed to. Nothing here is authenticated (only a key holder can check the header MAC), so
+/// it may guide a choice, such as which keys a new item of the same Secret should go to, but
+/// never decide whether an item is trusted.
+pub fn inspect_item(ciphertext: &[u8]) -> Result<(Binding, Vec<KeyId>), UnsealError> {
+    if ciphertext.len() > MAX_ITEM_CIPHERTEXT_BYTES {
+        return Err(UnsealError::TooLarge);
+    }
+    let decryptor = Decryptor::new_buffered(ciphertext).map_err(|e| match e {
+        DecryptError::Io(io) if io.kind() == ErrorKind::UnexpectedEof => UnsealError::Truncated,
+        _ => UnsealError::NotAgeFile,
+    })?;
+    let no_keys = KeyRing::new();
+    let reader = BoundOpener {
+        ring: &no_keys,
+        binding: RefCell::new(None),
+        used: Cell::new(None),
+    };
+    // With no keys nothing can be opened; the point is the binding the opener saw.
+    let _ = decryptor.decrypt(std::iter::once(&reader as &dyn Identity));
+    match reader.binding.into_inner() {
+        Some(parsed) => parsed.map_err(UnsealError::from),
+        None => Err(UnsealError::Binding(BindingStanzaError::Missing)),
+    }
+}

@@ -15,6 +15,7 @@ pub mod public_keys;
 pub mod scope;
 pub mod sealed_secret;
 pub mod yaml;
+pub mod yaml_edit;
 
 pub use binding::Placement;
 pub use error::{Error, Result};

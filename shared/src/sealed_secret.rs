@@ -12,11 +12,12 @@ use zeroize::Zeroizing;
 
 use crate::binding::{Binding, Placement};
 use crate::error::{Error, Result};
-use crate::item::{Unsealed, seal_item, unseal_item};
+use crate::item::{Unsealed, inspect_item, seal_item, unseal_item};
 use crate::keys::{KeyId, KeyRing, SealRecipient};
 use crate::manifest::{OutputMeta, PlainSecret, SecretManifest, describe};
 use crate::scope::Scope;
 use crate::yaml;
+use crate::yaml_edit::{self, EditError};
 
 pub const API_GROUP: &str = "seal.dev";
 pub const API_VERSION: &str = "seal.dev/v1";
@@ -176,6 +177,19 @@ pub fn seal_items_into<'v>(
     let scope = sealed.spec.scope;
     let namespace = sealed.metadata.namespace.clone().unwrap_or_default();
     let name = sealed.metadata.name.clone().unwrap_or_default();
+    // An item bound to an empty namespace or name can be unsealed nowhere.
+    let missing = |what: &str| {
+        Error::Document(format!(
+            "{}: a {scope} seal binds the {what}, but the SealedSecret has no metadata.{what}",
+            describe_sealed(sealed)
+        ))
+    };
+    if scope.binds_namespace() && namespace.is_empty() {
+        return Err(missing("namespace"));
+    }
+    if scope.binds_name() && name.is_empty() {
+        return Err(missing("name"));
+    }
     for (key, value) in items {
         let binding = Binding::for_placement(
             scope,
@@ -229,6 +243,70 @@ pub fn unseal_entry(
         )));
     }
     Ok(unsealed)
+}
+
+/// What one item of a SealedSecret says in the clear: its binding and the ids of the keys it
+/// is sealed to. Not authenticated; see [`inspect_item`].
+pub fn inspect_entry(key: &str, encoded: &str) -> Result<(Binding, Vec<KeyId>)> {
+    let ciphertext =
+        STANDARD
+            .decode(encoded.trim().as_bytes())
+            .map_err(|_| Error::CiphertextBase64 {
+                key: key.to_owned(),
+            })?;
+    inspect_item(&ciphertext).map_err(|source| Error::Unseal {
+        key: key.to_owned(),
+        source: Box::new(source),
+    })
+}
+
+/// Why items could not be merged into a SealedSecret file in place.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MergeError {
+    #[error("document {document}: {source}")]
+    Edit { document: usize, source: EditError },
+    /// The edited file does not read back as the original with only those items changed: a
+    /// defect in the editor, caught before anything is written.
+    #[error("the merged file would differ from the original in more than the merged items")]
+    Changed,
+    #[error("the merged file does not read back: {0}")]
+    ReadBack(Box<Error>),
+}
+
+/// Writes `changes` (per document index, the items to set) into the text of a SealedSecret
+/// file whose documents are `docs`, changing no other byte: comments, other documents, key
+/// order and layout stay. The result is read back and must equal `docs` with exactly those
+/// items set.
+pub fn set_items_in_text(
+    text: &str,
+    docs: &[SealedSecret],
+    changes: &BTreeMap<usize, BTreeMap<String, String>>,
+) -> Result<String, MergeError> {
+    let mut out = text.to_owned();
+    let mut expected = docs.to_vec();
+    for (&index, items) in changes {
+        out = yaml_edit::set_entries(&out, index, &["spec", "encryptedData"], items).map_err(
+            |source| MergeError::Edit {
+                document: index + 1,
+                source,
+            },
+        )?;
+        let doc = expected.get_mut(index).ok_or(MergeError::Changed)?;
+        for (key, value) in items {
+            doc.spec.encrypted_data.insert(key.clone(), value.clone());
+        }
+    }
+    let back = parse_sealed_secrets(&out).map_err(|e| MergeError::ReadBack(Box::new(e)))?;
+    // The generated resource type has no PartialEq; its JSON form says everything it holds.
+    let same = match (serde_json::to_value(&back), serde_json::to_value(&expected)) {
+        (Ok(back), Ok(expected)) => back == expected,
+        _ => false,
+    };
+    if !same {
+        return Err(MergeError::Changed);
+    }
+    Ok(out)
 }
 
 /// Unseals every item and returns the Secret as a manifest, plus the key ids that opened it.
@@ -314,4 +392,61 @@ pub fn for_output(sealed: &SealedSecret) -> SealedSecret {
         ..ObjectMeta::default()
     };
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SealIdentity;
+
+    #[test]
+    fn items_are_never_bound_to_an_empty_namespace_or_name() {
+        let recipient = SealIdentity::generate().recipient();
+        let spec = |scope| SealedSecretSpec {
+            scope,
+            encrypted_data: BTreeMap::new(),
+            template: SecretTemplate::default(),
+        };
+        let item = [("k", b"v".as_slice())];
+        let mut strict = SealedSecret::new("db", spec(Scope::Strict));
+        let err = seal_items_into(&mut strict, item, std::slice::from_ref(&recipient))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no metadata.namespace"), "{err}");
+        let mut unnamed = SealedSecret::new("", spec(Scope::Strict));
+        unnamed.metadata.namespace = Some("prod".into());
+        let err = seal_items_into(&mut unnamed, item, std::slice::from_ref(&recipient))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no metadata.name"), "{err}");
+        let mut cluster_wide = SealedSecret::new("db", spec(Scope::ClusterWide));
+        seal_items_into(&mut cluster_wide, item, std::slice::from_ref(&recipient)).unwrap();
+        assert!(cluster_wide.spec.encrypted_data.contains_key("k"));
+    }
+
+    #[test]
+    fn an_items_key_ids_and_binding_read_without_a_key() {
+        let a = SealIdentity::generate().recipient();
+        let b = SealIdentity::generate().recipient();
+        let mut sealed = SealedSecret::new(
+            "db",
+            SealedSecretSpec {
+                scope: Scope::NamespaceWide,
+                encrypted_data: BTreeMap::new(),
+                template: SecretTemplate::default(),
+            },
+        );
+        sealed.metadata.namespace = Some("prod".into());
+        seal_items_into(
+            &mut sealed,
+            [("k", b"v".as_slice())],
+            &[a.clone(), b.clone()],
+        )
+        .unwrap();
+        let (binding, ids) = inspect_entry("k", &sealed.spec.encrypted_data["k"]).unwrap();
+        assert_eq!(ids, vec![a.id, b.id]);
+        assert_eq!(binding.namespace, "prod");
+        assert_eq!(binding.scope, Scope::NamespaceWide);
+        assert!(inspect_entry("k", "not base64!").is_err());
+    }
 }

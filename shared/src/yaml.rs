@@ -23,7 +23,7 @@ fn yaml_error(error: serde_saphyr::Error) -> Error {
     }
 }
 
-fn options() -> serde_saphyr::SerializerOptions {
+pub(crate) fn options() -> serde_saphyr::SerializerOptions {
     let mut options = serde_saphyr::SerializerOptions::default();
     options.prefer_block_scalars = false;
     options

@@ -3,6 +3,7 @@
 mod adoption;
 mod availability;
 mod chart;
+mod cli;
 mod drift;
 mod leadership;
 mod operator;

@@ -1,16 +1,17 @@
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use seal_shared::manifest::{PlainSecret, parse_secrets};
 use seal_shared::sealed_secret::{
-    SealRequest, SealedSecret, describe_sealed, for_output, parse_sealed_secrets, seal_items_into,
-    seal_secret,
+    MergeError, SealRequest, SealedSecret, describe_sealed, inspect_entry, parse_sealed_secrets,
+    seal_items_into, seal_secret, set_items_in_text,
 };
-use seal_shared::{Scope, yaml};
+use seal_shared::{KeyId, Scope, yaml};
 
 use crate::failure::{Context, Failure, Result};
 use crate::files::{Input, Mode, write_atomic, write_stdout};
-use crate::recipients::RecipientArgs;
+use crate::recipients::{RecipientArgs, Resolved, Target, list};
 
 /// Seal Secret manifests into SealedSecrets
 #[derive(clap::Args, Debug)]
@@ -18,8 +19,12 @@ use crate::recipients::RecipientArgs;
     seal encrypt -r age1... secret.yaml > secret.sealed.yaml\n  \
     kubectl create secret generic db --from-literal=password=s3cr3t --dry-run=client -o yaml | seal encrypt -n prod -R keys.txt\n  \
     seal encrypt --merge-into secret.sealed.yaml rotated-password.yaml\n  \
+    seal encrypt --filename clusters/prod/db.yaml < db.yaml   # stdin, with that path's .seal.yaml rule\n  \
     seal encrypt -w secret.yaml     # replace the plain file with its sealed form\n\n\
-    Recipients come from -r/-R, else from the nearest .seal.yaml rule matching the file.")]
+    Recipients come from -r/-R, else from the nearest .seal.yaml (which must have a rule for the \
+    file; for stdin, name the file with --filename), else from the cluster's current key. \
+    With --merge-into, the target file picks the rule, and new items go to the same keys as its \
+    other items.")]
 pub struct Args {
     /// Secret manifest(s) to seal: YAML or JSON, one or many documents; `-` or absent for stdin
     #[arg(value_name = "FILE")]
@@ -33,11 +38,12 @@ pub struct Args {
     #[arg(long, value_name = "SCOPE", env = "SEAL_SCOPE")]
     scope: Option<Scope>,
 
-    /// Namespace for Secrets whose manifest names none
+    /// Namespace for Secrets whose manifest names none (with --merge-into, also for a target
+    /// SealedSecret that names none); differing from the manifest is an error
     #[arg(short = 'n', long, value_name = "NAMESPACE", env = "SEAL_NAMESPACE")]
     namespace: Option<String>,
 
-    /// Name for a Secret whose manifest names none
+    /// Name for a Secret whose manifest names none; differing from the manifest is an error
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
 
@@ -50,26 +56,35 @@ pub struct Args {
     in_place: bool,
 
     /// Add or replace only the input's keys in this existing SealedSecret file, in place;
-    /// every other item stays byte for byte
+    /// every other byte of it stays (comments, other documents, layout)
     #[arg(long, value_name = "SEALED")]
     merge_into: Option<PathBuf>,
+
+    /// With --merge-into, seal the new items to the recipients given (-r/-R, .seal.yaml or
+    /// the cluster) even though the target's other items are sealed to other keys
+    #[arg(long, requires = "merge_into")]
+    override_recipients: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let input = Input::from_arg(args.input.as_deref());
     if args.in_place && matches!(input, Input::Stdin) {
-        return Err(Failure::new("--in-place needs an input file, not stdin"));
+        return Err(Failure::new("--in-place needs an input file, not stdin")
+            .hint("name the file to replace, or write the result with -o FILE"));
     }
     let text = input.read_text()?;
     let secrets = parse_secrets(&text).within(input.name())?;
     drop(text);
-    let resolved = args.recipients.resolve(&input)?;
-    let scope = args.scope.or(resolved.scope).unwrap_or_default();
 
     if let Some(target) = &args.merge_into {
-        return merge(&args, target, &secrets, &resolved.recipients);
+        return merge(&args, target, &secrets);
     }
 
+    let resolved = args.recipients.resolve(match &input {
+        Input::File(path) => Target::File(path),
+        Input::Stdin => Target::Stdin,
+    })?;
+    let scope = args.scope.or(resolved.scope).unwrap_or_default();
     let requests = secrets
         .iter()
         .map(|secret| {
@@ -100,6 +115,7 @@ pub fn run(args: Args) -> Result<()> {
         .collect::<Result<Vec<SealedSecret>, _>>()
         .within(input.name())?;
     let yaml = yaml::to_string_multiple(&sealed)?;
+    resolved.announce();
     match (&args.output, args.in_place, &input) {
         (Some(path), _, _) => write_atomic(path, yaml.as_bytes(), Mode::Public),
         (None, true, Input::File(path)) => write_atomic(path, yaml.as_bytes(), Mode::Public),
@@ -127,55 +143,233 @@ fn pick<'a>(
     }
 }
 
-fn merge(
-    args: &Args,
-    target: &std::path::Path,
-    secrets: &[PlainSecret],
-    recipients: &[seal_shared::SealRecipient],
-) -> Result<()> {
+/// Seals the input's items into the matching SealedSecrets of `target` and rewrites only
+/// those items' text. Recipients follow the target, not the input: its `.seal.yaml` rule,
+/// and by default exactly the keys its other items are sealed to.
+fn merge(args: &Args, target: &Path, secrets: &[PlainSecret]) -> Result<()> {
     let target_input = Input::File(target.to_path_buf());
     let target_name = target_input.name();
-    let mut sealed = parse_sealed_secrets(&target_input.read_text()?).within(&target_name)?;
+    let text = target_input.read_text()?;
+    let original = parse_sealed_secrets(&text).within(&target_name)?;
+    let resolved = args.recipients.resolve(Target::File(target))?;
+    let mut sealed = original.clone();
+    let mut changes: BTreeMap<usize, BTreeMap<String, String>> = BTreeMap::new();
+    let mut notes = Vec::new();
     for secret in secrets {
-        let index = find_target(&sealed, secret, args).within(&target_name)?;
-        let doc = &mut sealed[index];
+        let (index, namespace) = find_target(&sealed, secret, args).within(&target_name)?;
+        let doc = &sealed[index];
+        let place = describe_sealed(doc);
         if let Some(scope) = args.scope
             && scope != doc.spec.scope
         {
             return Err(Failure::new(format!(
-                "{}: --scope {scope} differs from the file's scope {}",
-                describe_sealed(doc),
+                "{place}: --scope {scope} differs from the file's scope {}",
                 doc.spec.scope
             ))
-            .hint("items of one SealedSecret share its scope; drop --scope"));
+            .hint("items of one SealedSecret share its scope; drop --scope"))
+            .within(&target_name);
         }
+        let existing = existing_items(doc, secret).within(&target_name)?;
+        // The namespace the new items are bound to: the SealedSecret's own, or, for one that
+        // is applied with `kubectl -n`, the one the user names. Never an empty one.
+        let mut sealing = doc.clone();
+        if doc.metadata.namespace.is_none() && doc.spec.scope.binds_namespace() {
+            let chosen = bound_namespace(&place, doc.spec.scope, namespace, &existing)
+                .within(&target_name)?;
+            sealing.metadata.namespace = Some(chosen);
+        }
+        notes.extend(
+            check_recipients(&place, &existing, &resolved, args.override_recipients)
+                .within(&target_name)?,
+        );
         seal_items_into(
-            doc,
+            &mut sealing,
             secret.data.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
-            recipients,
+            &resolved.recipients,
         )
+        .map_err(|e| {
+            let missing = matches!(e, seal_shared::Error::Document(_));
+            let failure = Failure::from(e);
+            if missing {
+                failure.hint("give the SealedSecret in the file its metadata.name (and namespace)")
+            } else {
+                failure
+            }
+        })
         .within(&target_name)?;
+        let doc_changes = changes.entry(index).or_default();
+        for key in secret.data.keys() {
+            if let Some(value) = sealing.spec.encrypted_data.get(key) {
+                doc_changes.insert(key.clone(), value.clone());
+            }
+        }
+        sealed[index].spec.encrypted_data = sealing.spec.encrypted_data;
     }
-    let out: Vec<SealedSecret> = sealed.iter().map(for_output).collect();
-    write_atomic(
-        target,
-        yaml::to_string_multiple(&out)?.as_bytes(),
-        Mode::Public,
-    )
+    let out = set_items_in_text(&text, &original, &changes)
+        .map_err(merge_failure)
+        .within(&target_name)?;
+    resolved.announce();
+    for note in notes {
+        eprintln!("seal: {note}");
+    }
+    write_atomic(target, out.as_bytes(), Mode::Public)
 }
 
-fn find_target(sealed: &[SealedSecret], secret: &PlainSecret, args: &Args) -> Result<usize> {
-    let name = secret.name.as_deref().or(args.name.as_deref());
-    let namespace = secret.namespace.as_deref().or(args.namespace.as_deref());
-    let matches: Vec<usize> = sealed
+fn merge_failure(error: MergeError) -> Failure {
+    let hint = match &error {
+        MergeError::Edit { .. } => {
+            "write the items of spec.encryptedData one per line (key: base64), as seal does, and merge again"
+        }
+        _ => "nothing was written; please report this with the file's layout (not its items)",
+    };
+    Failure::new(format!("cannot merge in place: {error}")).hint(hint)
+}
+
+/// What the target's items say in the clear about their keys and binding, per item. An
+/// unreadable item is an error unless the merge replaces it.
+struct Existing {
+    /// Per distinct set of key ids, the items sealed to exactly that set.
+    key_sets: BTreeMap<BTreeSet<KeyId>, Vec<String>>,
+    /// The namespaces the items are bound to, with an item bound to each.
+    namespaces: BTreeMap<String, String>,
+}
+
+fn existing_items(doc: &SealedSecret, secret: &PlainSecret) -> Result<Existing> {
+    let mut existing = Existing {
+        key_sets: BTreeMap::new(),
+        namespaces: BTreeMap::new(),
+    };
+    for (key, encoded) in &doc.spec.encrypted_data {
+        let (binding, ids) = match inspect_entry(key, encoded) {
+            Ok(found) => found,
+            Err(_) if secret.data.contains_key(key) => continue,
+            Err(e) => {
+                return Err(Failure::from(e)
+                    .hint("seal cannot tell which keys this item is sealed to; reseal it (merge it again) or remove it from the file"))
+                .within(describe_sealed(doc));
+            }
+        };
+        existing
+            .key_sets
+            .entry(ids.into_iter().collect())
+            .or_default()
+            .push(key.clone());
+        if binding.scope.binds_namespace() {
+            existing
+                .namespaces
+                .entry(binding.namespace)
+                .or_insert_with(|| key.clone());
+        }
+    }
+    Ok(existing)
+}
+
+/// The namespace to bind the new items of a SealedSecret that names none: the one given,
+/// which must be the one its other items are bound to.
+fn bound_namespace(
+    place: &str,
+    scope: Scope,
+    given: Option<&str>,
+    existing: &Existing,
+) -> Result<String> {
+    let known: Vec<&String> = existing.namespaces.keys().collect();
+    let Some(given) = given else {
+        let hint = match known.as_slice() {
+            [one] => format!("its items are bound to namespace {one}: pass -n {one}"),
+            _ => "pass -n NAMESPACE, the namespace it is applied in".to_owned(),
+        };
+        return Err(Failure::new(format!(
+            "{place}: has no metadata.namespace, but its scope {scope} binds items to one"
+        ))
+        .hint(hint));
+    };
+    if let Some((other, item)) = existing
+        .namespaces
+        .iter()
+        .find(|(ns, _)| ns.as_str() != given)
+    {
+        return Err(Failure::new(format!(
+            "{place}: has no metadata.namespace, and its item {item:?} is bound to namespace {other}, not {given}"
+        ))
+        .hint(format!("pass -n {other}, or reseal the whole Secret for {given}")));
+    }
+    Ok(given.to_owned())
+}
+
+/// New items go to the keys the target's items are sealed to: a Secret whose items open
+/// with different keys cannot be unsealed whole by any one cluster. With the override, the
+/// note to print once the merge is written.
+fn check_recipients(
+    place: &str,
+    existing: &Existing,
+    resolved: &Resolved,
+    override_recipients: bool,
+) -> Result<Option<String>> {
+    let wanted: BTreeSet<KeyId> = resolved.key_ids().into_iter().collect();
+    let sets = &existing.key_sets;
+    if sets.is_empty() || (sets.len() == 1 && sets.contains_key(&wanted)) {
+        return Ok(None);
+    }
+    let found = sets
+        .iter()
+        .map(|(ids, items)| {
+            let ids: Vec<KeyId> = ids.iter().copied().collect();
+            let noun = if items.len() == 1 { "item" } else { "items" };
+            format!("{} ({noun} {})", list(&ids), items.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let wanted_list = list(&wanted.iter().copied().collect::<Vec<_>>());
+    if override_recipients {
+        return Ok(Some(format!(
+            "{place}: sealed the new items to {wanted_list} although its items are sealed to {found} (--override-recipients)"
+        )));
+    }
+    Err(Failure::new(format!(
+        "{place}: its items are sealed to key ids {found}, but {} gives {wanted_list}",
+        resolved.describe()
+    ))
+    .hint("new items must open with the same keys as the others: fix the .seal.yaml rule or -r/-R; if the keys really changed, reseal the whole Secret or pass --override-recipients"))
+}
+
+/// The SealedSecret the input Secret is merged into, and the namespace the input names (the
+/// manifest's, else -n). A SealedSecret without a namespace matches any, for files applied
+/// with `kubectl apply -n`.
+fn find_target<'a>(
+    sealed: &[SealedSecret],
+    secret: &'a PlainSecret,
+    args: &'a Args,
+) -> Result<(usize, Option<&'a str>)> {
+    let name = pick(&secret.name, &args.name, "name", "--name", secret)?;
+    let namespace = pick(
+        &secret.namespace,
+        &args.namespace,
+        "namespace",
+        "-n/--namespace",
+        secret,
+    )?;
+    let named: Vec<usize> = sealed
         .iter()
         .enumerate()
         .filter(|(_, s)| name.is_none_or(|n| s.metadata.name.as_deref() == Some(n)))
-        .filter(|(_, s)| namespace.is_none_or(|ns| s.metadata.namespace.as_deref() == Some(ns)))
         .map(|(i, _)| i)
         .collect();
+    let in_namespace = |loose: bool| -> Vec<usize> {
+        named
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let theirs = sealed[i].metadata.namespace.as_deref();
+                namespace.is_none_or(|ns| theirs == Some(ns) || (loose && theirs.is_none()))
+            })
+            .collect()
+    };
+    let mut matches = in_namespace(false);
+    if matches.is_empty() {
+        matches = in_namespace(true);
+    }
     match matches.as_slice() {
-        [one] => Ok(*one),
+        [one] => Ok((*one, namespace)),
         [] => Err(Failure::new(format!(
             "no SealedSecret here matches {}",
             secret.describe()

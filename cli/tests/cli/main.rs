@@ -2,5 +2,7 @@
 
 mod errors;
 mod interop;
+mod merge;
+mod recipients;
 mod roundtrip;
 mod support;
