@@ -15,7 +15,6 @@ use seal_shared::sealed_secret::SealedSecret;
 use serde::Serialize;
 
 use crate::keys::KeyInfo;
-use crate::rotation::Due;
 
 /// One line of the audit log. Field names are documented in docs/operator.md.
 #[derive(Serialize)]
@@ -124,27 +123,8 @@ impl Audit {
             .await;
     }
 
-    pub async fn key_generated(&self, info: &KeyInfo, due: &Due) {
-        let (reason, note) = match due {
-            Due::FirstKey => (
-                "KeyGenerated",
-                format!("generated the first sealing key {}", info.id),
-            ),
-            Due::PeriodElapsed => (
-                "KeyRotated",
-                format!(
-                    "rotation period elapsed: new sealing key {}; older keys stay for decrypting",
-                    info.id
-                ),
-            ),
-            Due::Requested => (
-                "KeyRotated",
-                format!(
-                    "rotation requested: new sealing key {}; older keys stay for decrypting",
-                    info.id
-                ),
-            ),
-        };
+    /// An Event on a newly generated key's Secret; `reason` and `note` say why it was made.
+    pub async fn key_generated(&self, info: &KeyInfo, reason: &str, note: String) {
         let reference = ObjectReference {
             api_version: Some("v1".into()),
             kind: Some("Secret".into()),

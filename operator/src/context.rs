@@ -7,6 +7,7 @@ use kube::Client;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
+use seal_shared::keys::KeyId;
 use seal_shared::sealed_secret::SealedSecret;
 
 use crate::audit::Audit;
@@ -57,9 +58,9 @@ impl Context {
 
     /// Records whether a SealedSecret's items were opened with a non-current key, and
     /// publishes how many such SealedSecrets still exist.
-    pub fn note_key_use(&self, keys: &KeySet, namespace: &str, name: &str, key_ids: &[String]) {
-        let current = keys.current().map(|k| k.id.as_str());
-        let stale = key_ids.iter().any(|id| Some(id.as_str()) != current);
+    pub fn note_key_use(&self, keys: &KeySet, namespace: &str, name: &str, key_ids: &[KeyId]) {
+        let current = keys.current().map(|k| k.id);
+        let stale = key_ids.iter().any(|id| Some(*id) != current);
         let count = self.ledger.note_key_use(namespace, name, stale);
         self.metrics.stale_key_sealed.set(count as i64);
     }

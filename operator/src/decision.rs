@@ -11,6 +11,8 @@ use kube::ResourceExt;
 use seal_shared::sealed_secret::{SealedSecret, unseal_entry};
 use zeroize::Zeroizing;
 
+use seal_shared::keys::KeyId;
+
 use crate::adoption::{self, Claimant, Ownership, Previous};
 use crate::keys::KeySet;
 use crate::labels::ADOPT;
@@ -37,19 +39,18 @@ pub const MISSING_KEY_RETRY: Duration = Duration::from_secs(60);
 pub struct Opened {
     pub values: BTreeMap<String, Zeroizing<Vec<u8>>>,
     /// The keys that opened them, sorted, each once.
-    pub key_ids: Vec<String>,
+    pub key_ids: Vec<KeyId>,
 }
 
 /// Opens every item with the key its binding names, checking each binding against where the
 /// item sits. CPU work, and the only place values come into being.
 pub fn open(sealed: &SealedSecret, keys: &KeySet) -> Result<Opened, Refusal> {
     let mut values = BTreeMap::new();
-    let mut key_ids: Vec<String> = Vec::new();
+    let mut key_ids: Vec<KeyId> = Vec::new();
     for (key, encoded) in &sealed.spec.encrypted_data {
         let unsealed = unseal_entry(sealed, key, encoded, &keys.ring).map_err(refusal)?;
-        let id = unsealed.key_id.to_string();
-        if !key_ids.contains(&id) {
-            key_ids.push(id);
+        if !key_ids.contains(&unsealed.key_id) {
+            key_ids.push(unsealed.key_id);
         }
         values.insert(key.clone(), unsealed.value);
     }
@@ -130,6 +131,13 @@ pub fn plan<'a>(
     }
 }
 
+fn listed(ids: &[KeyId]) -> String {
+    ids.iter()
+        .map(KeyId::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Maps a library error to the reason and retry the status shows.
 pub fn refusal(error: seal_shared::Error) -> Refusal {
     use seal_shared::Error as E;
@@ -153,7 +161,7 @@ pub enum Ended {
     Unsealed {
         /// Whether the Secret had to be written.
         wrote: bool,
-        key_ids: Vec<String>,
+        key_ids: Vec<KeyId>,
         /// The Secret's version as written or found.
         secret_version: Option<String>,
         adopted: Option<Previous>,
@@ -216,7 +224,7 @@ pub fn report(sealed: &SealedSecret, ended: &Ended) -> Report {
                     text: format!(
                         "unsealed items [{}] with key(s) {}",
                         items.join(", "),
-                        key_ids.join(", ")
+                        listed(key_ids)
                     ),
                 });
             }
@@ -227,9 +235,9 @@ pub fn report(sealed: &SealedSecret, ended: &Ended) -> Report {
                     message: format!(
                         "Secret {name} holds {} item(s) unsealed with key(s) {}",
                         items.len(),
-                        key_ids.join(", ")
+                        listed(key_ids)
                     ),
-                    key_ids: Some(key_ids.clone()),
+                    key_ids: Some(key_ids.iter().map(KeyId::to_string).collect()),
                     wrote_secret: *wrote,
                 },
                 events,

@@ -1,8 +1,7 @@
 //! The operator's private keys: loaded from labelled Secrets in its namespace (every replica
 //! follows them through a watch, so new keys need no restart) and created by the leader.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use age::secrecy::ExposeSecret;
 use futures::StreamExt;
@@ -13,11 +12,12 @@ use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
-use seal_shared::keys::{KeyRing, SealIdentity};
+use seal_shared::keys::{KeyId, KeyRing, SealIdentity};
 use tokio::sync::watch;
 use zeroize::Zeroize;
 
 use crate::labels::{FIELD_MANAGER, KEY_CREATED, KEY_ID, KEY_LABEL, KEY_SECRET_TYPE, KEY_STATE};
+use crate::mirror::Mirror;
 
 /// Whether a key seals new values or only opens old ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +38,7 @@ impl KeyState {
 /// Public facts about one key, as published.
 #[derive(Clone, Debug)]
 pub struct KeyInfo {
-    pub id: String,
+    pub id: KeyId,
     pub recipient: String,
     pub created: Timestamp,
     pub state: KeyState,
@@ -60,43 +60,34 @@ impl KeySet {
     }
 
     /// Whether the key with this id is still here to open items with.
-    pub fn holds(&self, id: &str) -> bool {
-        self.infos.iter().any(|k| k.id == id)
+    pub fn holds(&self, id: KeyId) -> bool {
+        self.ring.contains(id)
     }
 }
 
-/// Shared, swappable key set plus a signal that fires whenever it changes.
+/// The current key set, swapped whole on every change; readers hold a snapshot for as long
+/// as they need one consistent view. `synced` says the first full list has been read.
 pub struct Keys {
-    set: RwLock<Arc<KeySet>>,
+    set: watch::Sender<Arc<KeySet>>,
     synced: watch::Sender<bool>,
-    changed: watch::Sender<u64>,
 }
 
 impl Default for Keys {
     fn default() -> Self {
         Keys {
-            set: RwLock::new(Arc::new(KeySet::default())),
+            set: watch::channel(Arc::new(KeySet::default())).0,
             synced: watch::channel(false).0,
-            changed: watch::channel(0).0,
         }
     }
 }
 
 impl Keys {
     pub fn snapshot(&self) -> Arc<KeySet> {
-        match self.set.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.set.borrow().clone()
     }
 
-    fn replace(&self, set: KeySet) {
-        let set = Arc::new(set);
-        match self.set.write() {
-            Ok(mut guard) => *guard = set,
-            Err(poisoned) => *poisoned.into_inner() = set,
-        }
-        self.changed.send_modify(|n| *n += 1);
+    pub(crate) fn replace(&self, set: KeySet) {
+        self.set.send_replace(Arc::new(set));
     }
 
     /// True once the first full list of key Secrets has been read.
@@ -109,8 +100,8 @@ impl Keys {
     }
 
     /// Fires on every change of the key set.
-    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
+    pub fn subscribe_changes(&self) -> watch::Receiver<Arc<KeySet>> {
+        self.set.subscribe()
     }
 }
 
@@ -139,7 +130,7 @@ fn parse_key_secret(mut secret: Secret) -> Option<(SealIdentity, KeyInfo)> {
         _ => KeyState::Active,
     };
     let info = KeyInfo {
-        id: identity.id.to_string(),
+        id: identity.id,
         recipient: identity.recipient().recipient.to_string(),
         created,
         state,
@@ -148,12 +139,9 @@ fn parse_key_secret(mut secret: Secret) -> Option<(SealIdentity, KeyInfo)> {
     Some((identity, info))
 }
 
-fn build_set(secrets: &BTreeMap<String, Secret>) -> KeySet {
-    let mut parsed: Vec<(SealIdentity, KeyInfo)> = secrets
-        .values()
-        .cloned()
-        .filter_map(parse_key_secret)
-        .collect();
+/// The key set from every parsed key Secret, oldest first.
+fn build_set(keys: &Mirror<String, (SealIdentity, KeyInfo)>) -> KeySet {
+    let mut parsed: Vec<&(SealIdentity, KeyInfo)> = keys.values().collect();
     parsed.sort_by(|a, b| {
         a.1.created
             .cmp(&b.1.created)
@@ -161,42 +149,42 @@ fn build_set(secrets: &BTreeMap<String, Secret>) -> KeySet {
     });
     let mut set = KeySet::default();
     for (identity, info) in parsed {
-        set.ring.insert(identity);
-        set.infos.push(info);
+        set.ring
+            .insert(SealIdentity::from_identity(identity.identity.clone()));
+        set.infos.push(info.clone());
     }
     set
 }
 
-/// Follows the key Secrets in `namespace` for as long as the operator runs.
+/// Follows the key Secrets in `namespace` for as long as the operator runs. Each Secret is
+/// parsed once, as it arrives, and its bytes are wiped: only parsed keys are kept.
 pub async fn follow(client: Client, namespace: String, keys: Arc<Keys>) {
     let api: Api<Secret> = Api::namespaced(client, &namespace);
     let config = watcher::Config::default().labels(&format!("{KEY_LABEL}=true"));
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
-    let mut current: BTreeMap<String, Secret> = BTreeMap::new();
-    let mut listing: BTreeMap<String, Secret> = BTreeMap::new();
+    let mut current: Mirror<String, (SealIdentity, KeyInfo)> = Mirror::default();
     while let Some(event) = stream.next().await {
         match event {
-            Ok(Event::Init) => listing.clear(),
+            Ok(Event::Init) => current.relist(),
             Ok(Event::InitApply(secret)) => {
-                listing.insert(secret.name_any(), secret);
+                current.listed(secret.name_any(), parse_key_secret(secret))
             }
             Ok(Event::InitDone) => {
-                current = std::mem::take(&mut listing);
+                current.relisted();
                 keys.replace(build_set(&current));
                 keys.synced.send_replace(true);
             }
             Ok(Event::Apply(secret)) => {
-                current.insert(secret.name_any(), secret);
+                current.apply(secret.name_any(), parse_key_secret(secret));
                 keys.replace(build_set(&current));
             }
             Ok(Event::Delete(secret)) => {
-                current.remove(&secret.name_any());
+                current.delete(&secret.name_any());
                 keys.replace(build_set(&current));
             }
             Err(error) => tracing::warn!(%error, "watching key Secrets failed; retrying"),
         }
-        let set = keys.snapshot();
-        tracing::debug!(keys = set.infos.len(), "key set updated");
+        tracing::debug!(keys = current.len(), "key set updated");
     }
 }
 
@@ -205,7 +193,7 @@ pub async fn create_key(client: &Client, namespace: &str) -> kube::Result<KeyInf
     let identity = SealIdentity::generate();
     let recipient = identity.recipient().recipient.to_string();
     let created = Timestamp::now();
-    let id = identity.id.to_string();
+    let id = identity.id;
     let secret_name = format!("seal-key-{id}");
     let secret = Secret {
         metadata: ObjectMeta {
@@ -214,7 +202,7 @@ pub async fn create_key(client: &Client, namespace: &str) -> kube::Result<KeyInf
             labels: Some([(KEY_LABEL.to_owned(), "true".to_owned())].into()),
             annotations: Some(
                 [
-                    (KEY_ID.to_owned(), id.clone()),
+                    (KEY_ID.to_owned(), id.to_string()),
                     (KEY_CREATED.to_owned(), created.to_string()),
                     (KEY_STATE.to_owned(), KeyState::Active.as_str().to_owned()),
                 ]

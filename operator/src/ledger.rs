@@ -1,7 +1,10 @@
-//! What the operator remembers about each SealedSecret between passes, in one map keyed by
-//! namespace and name (a SealedSecret and its Secret share both): failed attempts in a row,
-//! for back-off; whether its items were last opened with a key that no longer seals, for
-//! the metric; and whether a pass is due at all.
+//! What the operator remembers about SealedSecrets between passes, one small structure per
+//! concern, each keyed by namespace and name (a SealedSecret and its Secret share both):
+//! - `seen`: the version of each owned Secret as its watch shows it;
+//! - `settled`: for each SealedSecret this replica left Ready, what that pass acted on;
+//! - `failures`: failed passes in a row, for back-off (only objects that are failing);
+//! - `stale`: SealedSecrets last opened with a key that no longer seals (its size is the
+//!   metric).
 //!
 //! No pass is due for a SealedSecret this replica left Ready whose spec and adopt annotation
 //! have not changed since, whose Secret is still at the version that pass wrote or found,
@@ -11,20 +14,21 @@
 //! Secret watch, and the full pass after every key change.
 //!
 //! Only versions the watch has shown count, so an edit or deletion by anyone else always
-//! gets a pass (its event arrives after the change and wakes the owner again).
+//! gets a pass (its event arrives after the change and wakes the SealedSecret again).
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry as Slot;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 use kube::runtime::watcher::Event;
+use seal_shared::keys::KeyId;
 
 use crate::labels::ADOPT;
+use crate::mirror::Mirror;
 
 /// Namespace and name: a SealedSecret and its Secret share both.
 type Key = (String, String);
@@ -42,6 +46,10 @@ fn digest(value: impl Hash) -> u64 {
     hasher.finish()
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// What a pass acts on, as one number: the object's identity, its spec (through the
 /// generation) and the adopt annotation.
 pub fn desired_state(meta: &ObjectMeta) -> u64 {
@@ -56,126 +64,44 @@ pub fn desired_state(meta: &ObjectMeta) -> u64 {
 struct Mark {
     desired: u64,
     secret_version: u64,
-    key_ids: Vec<String>,
-}
-
-#[derive(Default)]
-struct Tracked {
-    /// Failed passes in a row.
-    failures: u32,
-    /// Its items were last opened with a key that no longer seals.
-    stale: bool,
-    /// Set by a pass that left it Ready; cleared by any other outcome.
-    settled: Option<Mark>,
-    /// The version of its Secret that the watch showed last.
-    secret_seen: Option<u64>,
-}
-
-impl Tracked {
-    fn is_empty(&self) -> bool {
-        self.failures == 0 && !self.stale && self.settled.is_none() && self.secret_seen.is_none()
-    }
-
-    /// The SealedSecret is gone; its Secret may outlive it until garbage collection.
-    fn forget_sealed_secret(&mut self) {
-        self.failures = 0;
-        self.stale = false;
-        self.settled = None;
-    }
-}
-
-#[derive(Default)]
-struct Inner {
-    entries: HashMap<Key, Tracked>,
-    /// Secret versions gathered during a relist; they replace every `secret_seen` when the
-    /// relist is complete, so Secrets deleted while the watch was down drop out.
-    relisting: Option<HashMap<Key, u64>>,
-    /// How many entries are `stale`.
-    stale: usize,
-}
-
-impl Inner {
-    /// Changes one entry, and drops it once there is nothing left to remember.
-    fn update<T>(&mut self, key: Key, change: impl FnOnce(&mut Tracked) -> T) -> T {
-        match self.entries.entry(key) {
-            Slot::Occupied(mut occupied) => {
-                let was_stale = occupied.get().stale;
-                let out = change(occupied.get_mut());
-                let now_stale = occupied.get().stale;
-                if occupied.get().is_empty() {
-                    occupied.remove();
-                }
-                self.stale =
-                    (self.stale + usize::from(now_stale)).saturating_sub(usize::from(was_stale));
-                out
-            }
-            Slot::Vacant(vacant) => {
-                let mut fresh = Tracked::default();
-                let out = change(&mut fresh);
-                if !fresh.is_empty() {
-                    self.stale += usize::from(fresh.stale);
-                    vacant.insert(fresh);
-                }
-                out
-            }
-        }
-    }
+    key_ids: Vec<KeyId>,
 }
 
 #[derive(Default)]
 pub struct Ledger {
-    inner: Mutex<Inner>,
+    seen: Mutex<Mirror<Key, u64>>,
+    settled: Mutex<HashMap<Key, Mark>>,
+    failures: Mutex<HashMap<Key, u32>>,
+    stale: Mutex<HashSet<Key>>,
 }
 
 impl Ledger {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Follows the owned-Secret watch.
     pub fn observe(&self, event: &Event<PartialObjectMeta<Secret>>) {
-        let mut inner = self.lock();
-        let version = |secret: &PartialObjectMeta<Secret>| digest(secret.resource_version());
+        let version = |secret: &PartialObjectMeta<Secret>| Some(digest(secret.resource_version()));
+        let mut seen = lock(&self.seen);
         match event {
-            Event::Apply(secret) => {
-                let seen = version(secret);
-                inner.update(key(&secret.metadata), |e| e.secret_seen = Some(seen));
-            }
-            Event::Delete(secret) => {
-                inner.update(key(&secret.metadata), |e| e.secret_seen = None);
-            }
-            Event::Init => inner.relisting = Some(HashMap::new()),
-            Event::InitApply(secret) => {
-                let (k, v) = (key(&secret.metadata), version(secret));
-                inner.relisting.get_or_insert_default().insert(k, v);
-            }
-            Event::InitDone => {
-                if let Some(mut listed) = inner.relisting.take() {
-                    for (k, entry) in inner.entries.iter_mut() {
-                        entry.secret_seen = listed.remove(k);
-                    }
-                    inner.entries.retain(|_, entry| !entry.is_empty());
-                    for (k, seen) in listed {
-                        inner.update(k, |e| e.secret_seen = Some(seen));
-                    }
-                }
-            }
+            Event::Apply(secret) => seen.apply(key(&secret.metadata), version(secret)),
+            Event::Delete(secret) => seen.delete(&key(&secret.metadata)),
+            Event::Init => seen.relist(),
+            Event::InitApply(secret) => seen.listed(key(&secret.metadata), version(secret)),
+            Event::InitDone => seen.relisted(),
         }
     }
 
     /// Records a pass that left the SealedSecret Ready with its Secret at `secret_version`.
-    pub fn record(&self, sealed: &ObjectMeta, secret_version: Option<&str>, key_ids: &[String]) {
+    pub fn record(&self, sealed: &ObjectMeta, secret_version: Option<&str>, key_ids: &[KeyId]) {
         let mark = Mark {
             desired: desired_state(sealed),
             secret_version: digest(secret_version),
             key_ids: key_ids.to_vec(),
         };
-        self.lock().update(key(sealed), |e| e.settled = Some(mark));
+        lock(&self.settled).insert(key(sealed), mark);
     }
 
     /// A pass is due: the last one failed, or something changed.
     pub fn unsettle(&self, sealed: &ObjectMeta) {
-        self.lock().update(key(sealed), |e| e.settled = None);
+        lock(&self.settled).remove(&key(sealed));
     }
 
     /// The key ids of the last pass when nothing has changed since; `None` when a pass is due.
@@ -184,60 +110,64 @@ impl Ledger {
     pub fn unchanged(
         &self,
         sealed: &ObjectMeta,
-        held: impl Fn(&str) -> bool,
-    ) -> Option<Vec<String>> {
-        let inner = self.lock();
-        let entry = inner.entries.get(&key(sealed))?;
-        let mark = entry.settled.as_ref()?;
+        held: impl Fn(KeyId) -> bool,
+    ) -> Option<Vec<KeyId>> {
+        let key = key(sealed);
+        let settled = lock(&self.settled);
+        let mark = settled.get(&key)?;
         let same = mark.desired == desired_state(sealed)
-            && entry.secret_seen == Some(mark.secret_version)
-            && mark.key_ids.iter().all(|id| held(id));
+            && lock(&self.seen).get(&key) == Some(&mark.secret_version)
+            && mark.key_ids.iter().all(|id| held(*id));
         same.then(|| mark.key_ids.clone())
     }
 
     /// Counts one more failed pass in a row and answers how many came before it.
     pub fn failed(&self, namespace: &str, name: &str) -> u32 {
-        let key = (namespace.to_owned(), name.to_owned());
-        self.lock().update(key, |e| {
-            e.failures += 1;
-            e.failures - 1
-        })
+        let mut failures = lock(&self.failures);
+        let count = failures
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_insert(0);
+        *count += 1;
+        *count - 1
     }
 
     pub fn succeeded(&self, namespace: &str, name: &str) {
-        let key = (namespace.to_owned(), name.to_owned());
-        self.lock().update(key, |e| e.failures = 0);
+        lock(&self.failures).remove(&(namespace.to_owned(), name.to_owned()));
     }
 
     /// Records whether the SealedSecret's items were opened with a key that no longer
     /// seals, and answers how many SealedSecrets are in that state.
     pub fn note_key_use(&self, namespace: &str, name: &str, stale: bool) -> usize {
         let key = (namespace.to_owned(), name.to_owned());
-        let mut inner = self.lock();
-        inner.update(key, |e| e.stale = stale);
-        inner.stale
+        let mut set = lock(&self.stale);
+        if stale {
+            set.insert(key);
+        } else {
+            set.remove(&key);
+        }
+        set.len()
     }
 
-    /// Forgets a deleted SealedSecret; answers how many stale ones remain.
+    /// Forgets a deleted SealedSecret; answers how many stale ones remain. Its Secret's
+    /// version stays as long as the Secret does (until garbage collection).
     pub fn forget(&self, sealed: &ObjectMeta) -> usize {
-        let mut inner = self.lock();
-        inner.update(key(sealed), Tracked::forget_sealed_secret);
-        inner.stale
+        let key = key(sealed);
+        lock(&self.settled).remove(&key);
+        lock(&self.failures).remove(&key);
+        let mut stale = lock(&self.stale);
+        stale.remove(&key);
+        stale.len()
     }
 
     /// Forgets every SealedSecret for which `exists(namespace, name)` no longer holds (after
     /// a relist); answers how many stale ones remain.
     pub fn retain(&self, exists: impl Fn(&str, &str) -> bool) -> usize {
-        let mut inner = self.lock();
-        for ((namespace, name), entry) in inner.entries.iter_mut() {
-            if !exists(namespace, name) {
-                entry.forget_sealed_secret();
-            }
-        }
-        inner.entries.retain(|_, entry| !entry.is_empty());
-        let stale = inner.entries.values().filter(|e| e.stale).count();
-        inner.stale = stale;
-        stale
+        let keep = |(ns, name): &Key| exists(ns, name);
+        lock(&self.settled).retain(|k, _| keep(k));
+        lock(&self.failures).retain(|k, _| keep(k));
+        let mut stale = lock(&self.stale);
+        stale.retain(keep);
+        stale.len()
     }
 }
 
@@ -259,17 +189,17 @@ mod tests {
     /// with key 0c87a417f764bcf7, and the watch has shown that version.
     fn settled_at(version: &str) -> Ledger {
         let ledger = Ledger::default();
-        ledger.record(
-            &sealed(1, "u1"),
-            Some(version),
-            &["0c87a417f764bcf7".to_owned()],
-        );
+        ledger.record(&sealed(1, "u1"), Some(version), &[id()]);
         ledger.observe(&Event::Apply(secret(version)));
         ledger
     }
 
-    fn all_held(_: &str) -> bool {
+    fn all_held(_: KeyId) -> bool {
         true
+    }
+
+    fn id() -> KeyId {
+        "0c87a417f764bcf7".parse().expect("a key id")
     }
 
     fn secret(version: &str) -> PartialObjectMeta<Secret> {
@@ -287,7 +217,7 @@ mod tests {
     #[test]
     fn a_pass_is_skipped_only_while_nothing_changed() {
         let ledger = Ledger::default();
-        let ids = vec!["0c87a417f764bcf7".to_owned()];
+        let ids = vec![id()];
         ledger.record(&sealed(1, "u1"), Some("10"), &ids);
         assert_eq!(
             ledger.unchanged(&sealed(1, "u1"), all_held),
@@ -370,17 +300,18 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_kept_once_there_is_nothing_to_remember() {
+    fn a_deleted_sealed_secret_leaves_nothing_behind_but_its_secrets_version() {
         let ledger = Ledger::default();
         ledger.failed("app", "db");
         ledger.note_key_use("app", "db", true);
-        ledger.record(&sealed(1, "u1"), Some("10"), &["k".to_owned()]);
+        ledger.record(&sealed(1, "u1"), Some("10"), &[id()]);
         ledger.observe(&Event::Apply(secret("10")));
-        assert_eq!(ledger.lock().entries.len(), 1, "one entry per object");
         ledger.forget(&sealed(1, "u1"));
-        assert_eq!(ledger.lock().entries.len(), 1, "its Secret is still there");
+        assert!(lock(&ledger.settled).is_empty() && lock(&ledger.failures).is_empty());
+        assert!(lock(&ledger.stale).is_empty());
+        assert_eq!(lock(&ledger.seen).len(), 1, "its Secret is still there");
         ledger.observe(&Event::Delete(secret("10")));
-        assert!(ledger.lock().entries.is_empty());
+        assert_eq!(lock(&ledger.seen).len(), 0);
     }
 
     #[test]
@@ -388,7 +319,7 @@ mod tests {
         let ledger = settled_at("10");
         assert!(ledger.unchanged(&sealed(1, "u1"), all_held).is_some());
         assert_eq!(
-            ledger.unchanged(&sealed(1, "u1"), |id| id != "0c87a417f764bcf7"),
+            ledger.unchanged(&sealed(1, "u1"), |held| held != id()),
             None
         );
     }

@@ -28,6 +28,7 @@ pub(crate) mod labels;
 pub(crate) mod lease;
 pub(crate) mod ledger;
 pub(crate) mod metrics;
+pub(crate) mod mirror;
 pub(crate) mod publish;
 pub(crate) mod rotation;
 pub mod run;

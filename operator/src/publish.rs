@@ -45,7 +45,7 @@ pub fn published(set: &KeySet) -> Vec<PublishedKey> {
     set.infos
         .iter()
         .map(|k| PublishedKey {
-            id: k.id.clone(),
+            id: k.id.to_string(),
             recipient: k.recipient.clone(),
             created: k.created.to_string(),
             state: k.state.as_str().to_owned(),

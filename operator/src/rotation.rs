@@ -10,6 +10,8 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 use crate::audit::Audit;
+use seal_shared::keys::KeyId;
+
 use crate::keys::{self, KeySet, Keys};
 use crate::labels::{PUBLIC_KEYS_CONFIGMAP, ROTATE_REQUESTED};
 use crate::lease::Leadership;
@@ -22,6 +24,28 @@ pub enum Due {
     FirstKey,
     PeriodElapsed,
     Requested,
+}
+
+impl Due {
+    /// The Event reason and note for the key `id` made for this reason.
+    fn event(&self, id: KeyId) -> (&'static str, String) {
+        match self {
+            Due::FirstKey => (
+                "KeyGenerated",
+                format!("generated the first sealing key {id}"),
+            ),
+            Due::PeriodElapsed => (
+                "KeyRotated",
+                format!(
+                    "rotation period elapsed: new sealing key {id}; older keys stay for decrypting"
+                ),
+            ),
+            Due::Requested => (
+                "KeyRotated",
+                format!("rotation requested: new sealing key {id}; older keys stay for decrypting"),
+            ),
+        }
+    }
 }
 
 /// Decides whether a new key is due. `period` zero disables periodic rotation.
@@ -107,7 +131,8 @@ impl LeaderDuties {
                 keys::mark_decrypt_only(&self.client, &self.namespace, &old.secret_name).await?;
             }
             tracing::info!(key_id = %info.id, reason = ?reason, "generated a new sealing key");
-            self.audit.key_generated(&info, &reason).await;
+            let (event_reason, note) = reason.event(info.id);
+            self.audit.key_generated(&info, event_reason, note).await;
             self.metrics.last_rotation.set(info.created.as_second());
             // The watch delivers the new Secret; publish once it is in the set.
             return Ok(());
@@ -141,7 +166,7 @@ mod tests {
         KeySet {
             ring: Default::default(),
             infos: vec![KeyInfo {
-                id: "k".into(),
+                id: "0c87a417f764bcf7".parse().expect("a key id"),
                 recipient: "r".into(),
                 created,
                 state: KeyState::Active,

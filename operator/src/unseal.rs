@@ -84,7 +84,7 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
             ctx.note_key_use(&keys, &namespace, &name, key_ids);
             ctx.ledger
                 .record(&sealed.metadata, secret_version.as_deref(), key_ids);
-            key_ids.clone()
+            key_ids.iter().map(ToString::to_string).collect()
         }
         Ended::Refused(_) => Vec::new(),
     };
