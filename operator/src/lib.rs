@@ -22,6 +22,8 @@ pub(crate) mod audit;
 pub(crate) mod context;
 pub(crate) mod controller;
 pub(crate) mod decision;
+#[cfg(test)]
+mod fixtures;
 pub(crate) mod http;
 pub(crate) mod keys;
 pub(crate) mod labels;
@@ -30,6 +32,8 @@ pub(crate) mod ledger;
 pub(crate) mod metrics;
 pub(crate) mod mirror;
 pub(crate) mod publish;
+#[cfg(test)]
+mod reconcile_tests;
 pub(crate) mod rotation;
 pub mod run;
 pub(crate) mod secret;
@@ -39,7 +43,7 @@ pub(crate) mod unseal;
 /// Errors that end a reconcile early and are retried with backoff.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("Kubernetes API: {0}")]
+    #[error("{}", describe_kube(.0))]
     Kube(#[from] kube::Error),
     #[error("SealedSecret has no {0}")]
     MissingField(&'static str),
@@ -54,6 +58,25 @@ impl Error {
             Error::Kube(_) => "ApiError",
             Error::MissingField(_) => "InvalidSpec",
             Error::Json(_) => "InternalError",
+        }
+    }
+}
+
+/// A Kubernetes client error in words, without the client's debug dump of the server's answer.
+fn describe_kube(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => format!(
+            "the API server answered {} {}: {}",
+            status.code, status.reason, status.message
+        ),
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                text = format!("{text}: {cause}");
+                source = cause.source();
+            }
+            format!("could not talk to the API server: {text}")
         }
     }
 }
