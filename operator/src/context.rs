@@ -26,6 +26,8 @@ pub struct Context {
     leading: Leadership,
     /// Back-off, key use and whether a pass is due, per SealedSecret.
     pub ledger: Ledger,
+    /// The operator's own namespace, where its key Secrets live.
+    pub key_namespace: String,
 }
 
 impl Context {
@@ -35,6 +37,7 @@ impl Context {
         audit: Arc<Audit>,
         metrics: Arc<Metrics>,
         leading: Leadership,
+        key_namespace: &str,
     ) -> Self {
         Context {
             client,
@@ -43,6 +46,7 @@ impl Context {
             metrics,
             leading,
             ledger: Ledger::default(),
+            key_namespace: key_namespace.to_owned(),
         }
     }
 

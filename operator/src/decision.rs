@@ -15,7 +15,7 @@ use seal_shared::keys::KeyId;
 
 use crate::adoption::{self, Claimant, Ownership, Previous};
 use crate::keys::KeySet;
-use crate::labels::ADOPT;
+use crate::labels::{ADOPT, KEY_LABEL, KEY_SECRET_PREFIX, KEY_SECRET_TYPE};
 use crate::secret::{Change, Desired};
 use crate::status::{self, Outcome};
 
@@ -81,12 +81,58 @@ pub enum Plan<'a> {
     },
 }
 
-/// What to do about the Secret, given what exists.
+/// Refuses anything that would make or touch one of the operator's own key Secrets: the key
+/// watch loads Secrets by their label, and a key Secret is deleted and written anew on the
+/// immutable path, so a SealedSecret must never be able to forge, replace or delete one.
+fn touches_keys(
+    sealed: &SealedSecret,
+    existing: Option<&Secret>,
+    key_namespace: &str,
+) -> Option<Refusal> {
+    let template = &sealed.spec.template;
+    let refuse = |what: String| {
+        Some(Refusal {
+            reason: "InvalidSpec",
+            message: format!("{what}; only seal-operator makes its key Secrets"),
+            retry: None,
+        })
+    };
+    if template.metadata.labels.contains_key(KEY_LABEL) {
+        return refuse(format!("the template sets the label {KEY_LABEL}"));
+    }
+    if template.type_.as_deref() == Some(KEY_SECRET_TYPE) {
+        return refuse(format!("the template asks for type {KEY_SECRET_TYPE}"));
+    }
+    let name = sealed.name_any();
+    if sealed.namespace().as_deref() == Some(key_namespace) && name.starts_with(KEY_SECRET_PREFIX) {
+        return refuse(format!(
+            "the name {name} is reserved for key Secrets in {key_namespace}"
+        ));
+    }
+    let is_key = existing.is_some_and(|secret| {
+        secret.type_.as_deref() == Some(KEY_SECRET_TYPE)
+            || secret
+                .metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(KEY_LABEL))
+    });
+    if is_key {
+        return refuse(format!("Secret {name} is a key Secret"));
+    }
+    None
+}
+
+/// What to do about the Secret, given what exists. `key_namespace` holds the operator's keys.
 pub fn plan<'a>(
     sealed: &'a SealedSecret,
     opened: &'a Opened,
     existing: Option<&Secret>,
+    key_namespace: &str,
 ) -> Plan<'a> {
+    if let Some(refusal) = touches_keys(sealed, existing, key_namespace) {
+        return Plan::Refuse(refusal);
+    }
     let Some(desired) = Desired::new(sealed, &opened.values) else {
         return Plan::Refuse(Refusal {
             reason: "InvalidSpec",

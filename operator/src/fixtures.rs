@@ -210,6 +210,13 @@ pub fn context(keys: KeySet) -> (Arc<Context>, ApiServer, tokio::sync::watch::Se
     held.replace(keys);
     let (leading, sender) = Leadership::always();
     let audit = Arc::new(Audit::new(client.clone(), "seal-system", "test".into()));
-    let ctx = Context::new(client, held, audit, Arc::new(Metrics::default()), leading);
+    let ctx = Context::new(
+        client,
+        held,
+        audit,
+        Arc::new(Metrics::default()),
+        leading,
+        "seal-system",
+    );
     (Arc::new(ctx), ApiServer { handle }, sender)
 }

@@ -16,7 +16,9 @@ use seal_shared::keys::{KeyId, KeyRing, SealIdentity};
 use tokio::sync::watch;
 use zeroize::Zeroize;
 
-use crate::labels::{FIELD_MANAGER, KEY_CREATED, KEY_ID, KEY_LABEL, KEY_SECRET_TYPE, KEY_STATE};
+use crate::labels::{
+    FIELD_MANAGER, KEY_CREATED, KEY_ID, KEY_LABEL, KEY_SECRET_PREFIX, KEY_SECRET_TYPE, KEY_STATE,
+};
 use crate::mirror::Mirror;
 
 /// Whether a key seals new values or only opens old ones.
@@ -105,9 +107,25 @@ impl Keys {
     }
 }
 
-/// A key read out of its Secret. The Secret's bytes are wiped once parsed.
+/// A key read out of its Secret. The Secret's bytes are wiped once parsed. Only a Secret of
+/// the key type that no SealedSecret owns holds a key: a SealedSecret's Secret is never one,
+/// whatever its labels.
 fn parse_key_secret(mut secret: Secret) -> Option<(SealIdentity, KeyInfo)> {
     let name = secret.name_any();
+    let unsealed = secret
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.kind == "SealedSecret");
+    if secret.type_.as_deref() != Some(KEY_SECRET_TYPE) || unsealed {
+        if let Some(data) = secret.data.as_mut() {
+            data.values_mut()
+                .for_each(|ByteString(bytes)| bytes.zeroize());
+        }
+        tracing::warn!(secret = %name, "a Secret labelled as a key is not of type {KEY_SECRET_TYPE} or is owned by a SealedSecret; ignored");
+        return None;
+    }
     let annotations = secret.annotations().clone();
     let mut data = secret.data.take().unwrap_or_default();
     let identity = data
@@ -194,7 +212,7 @@ pub async fn create_key(client: &Client, namespace: &str) -> kube::Result<KeyInf
     let recipient = identity.recipient().recipient.to_string();
     let created = Timestamp::now();
     let id = identity.id;
-    let secret_name = format!("seal-key-{id}");
+    let secret_name = format!("{KEY_SECRET_PREFIX}{id}");
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some(secret_name.clone()),
@@ -269,4 +287,34 @@ pub async fn mark_decrypt_only(
     api.patch(secret_name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_secret(type_: &str, owned_by_sealed_secret: bool) -> Secret {
+        let identity = SealIdentity::generate();
+        let owners = owned_by_sealed_secret.then(|| {
+            serde_json::json!([{"apiVersion": "seal.dev/v1", "kind": "SealedSecret",
+                                "name": "seal-key-x", "uid": "u", "controller": true}])
+        });
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("seal-key-{}", identity.id),
+                         "labels": {KEY_LABEL: "true"}, "ownerReferences": owners},
+            "type": type_,
+            "data": {"identity": STANDARD_B64.encode(identity.to_secret_string().expose_secret())},
+        }))
+        .expect("a Secret")
+    }
+
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as STANDARD_B64;
+
+    #[test]
+    fn only_an_unowned_secret_of_the_key_type_holds_a_key() {
+        assert!(parse_key_secret(key_secret(KEY_SECRET_TYPE, false)).is_some());
+        assert!(parse_key_secret(key_secret("Opaque", false)).is_none());
+        assert!(parse_key_secret(key_secret(KEY_SECRET_TYPE, true)).is_none());
+    }
 }

@@ -11,6 +11,8 @@ pub const KEY_ID: &str = "seal.dev/key-id";
 pub const KEY_CREATED: &str = "seal.dev/created";
 pub const KEY_STATE: &str = "seal.dev/state";
 pub const KEY_SECRET_TYPE: &str = "seal.dev/age-key";
+/// Key Secrets are named this, then the key id.
+pub const KEY_SECRET_PREFIX: &str = "seal-key-";
 
 /// Annotation on a SealedSecret asking the operator to take over the Secret that a Bitnami
 /// SealedSecret of the same name controls (the move from sealed-secrets). It is not consent

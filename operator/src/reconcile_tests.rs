@@ -366,3 +366,60 @@ async fn refusals_name_their_reason_and_when_to_look_again() {
     });
     assert_eq!(result.expect("a pass"), Action::await_change());
 }
+
+#[tokio::test]
+async fn nothing_may_forge_or_touch_a_key_secret() {
+    let s = Scenario::new();
+    let mut labelled = s.sealed(&[("identity", "AGE-SECRET-KEY-1FORGED")]);
+    labelled
+        .spec
+        .template
+        .metadata
+        .labels
+        .insert("seal.dev/key".into(), "true".into());
+    let mut typed = s.sealed(&[("identity", "x")]);
+    typed.spec.template.type_ = Some("seal.dev/age-key".into());
+    for (sealed, what) in [(labelled, "seal.dev/key"), (typed, "seal.dev/age-key")] {
+        let result = pass!(key_set(&s.identity), sealed, |server| {
+            server.serve_sealed_secret(&sealed).await;
+            server.serve_secret(None).await;
+            let event = server.take_event().await;
+            assert_eq!(event["reason"], "InvalidSpec");
+            assert!(
+                event["note"].as_str().unwrap_or_default().contains(what),
+                "{event}"
+            );
+            server.take_status(&sealed).await;
+        });
+        assert_eq!(result.expect("a pass"), Action::await_change());
+    }
+
+    // An existing key Secret is never written or deleted, adopt annotation or not.
+    let mut adopting = s.sealed(&[("identity", "x")]);
+    adopting
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert("seal.dev/adopt-existing-secret".into(), "true".into());
+    let key: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": NAME, "namespace": NAMESPACE, "resourceVersion": "2",
+                     "labels": {"seal.dev/key": "true"},
+                     "annotations": {"seal.dev/managed": "true"}},
+        "type": "seal.dev/age-key", "immutable": true,
+    }))
+    .expect("a Secret");
+    let result = pass!(key_set(&s.identity), adopting, |server| {
+        server.serve_sealed_secret(&adopting).await;
+        server.serve_secret(Some(&key)).await;
+        let event = server.take_event().await;
+        assert!(
+            event["note"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("is a key Secret"),
+            "{event}"
+        );
+        server.take_status(&adopting).await;
+    });
+    assert_eq!(result.expect("a pass"), Action::await_change());
+}

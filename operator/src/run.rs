@@ -144,7 +144,9 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     };
     let mut duties = tokio::spawn(duties.run(leading.clone(), stopping.clone()));
 
-    let ctx = Arc::new(Context::new(client, keys, audit, metrics, leading));
+    let ctx = Arc::new(Context::new(
+        client, keys, audit, metrics, leading, &namespace,
+    ));
     let watch_namespace = args.watch_namespace.clone();
     let mut stopped = stopping.clone();
     let mut controller = tokio::spawn(async move {

@@ -181,7 +181,12 @@ async fn pass(sealed: &SealedSecret, keys: &KeySet, ctx: &Context) -> Result<End
     let namespace = sealed.namespace().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let existing = secrets.get_opt(&name).await?.map(WipedSecret);
-    let plan = decision::plan(sealed, &opened, existing.as_ref().map(|e| &e.0));
+    let plan = decision::plan(
+        sealed,
+        &opened,
+        existing.as_ref().map(|e| &e.0),
+        &ctx.key_namespace,
+    );
     let (desired, how, adopted) = match plan {
         Plan::Refuse(refusal) => return Ok(Ended::Refused(refusal)),
         Plan::Keep => {
