@@ -154,6 +154,7 @@ pub fn key_set(identity: &SealIdentity) -> KeySet {
         created: jiff::Timestamp::UNIX_EPOCH,
         state: KeyState::Active,
         secret_name: format!("seal-key-{}", identity.id),
+        answers: None,
     });
     set
 }

@@ -17,7 +17,8 @@ use tokio::sync::watch;
 use zeroize::Zeroize;
 
 use crate::labels::{
-    FIELD_MANAGER, KEY_CREATED, KEY_ID, KEY_LABEL, KEY_SECRET_PREFIX, KEY_SECRET_TYPE, KEY_STATE,
+    FIELD_MANAGER, KEY_ANSWERS, KEY_CREATED, KEY_ID, KEY_LABEL, KEY_SECRET_PREFIX, KEY_SECRET_TYPE,
+    KEY_STATE,
 };
 use crate::mirror::Mirror;
 
@@ -45,6 +46,8 @@ pub struct KeyInfo {
     pub created: Timestamp,
     pub state: KeyState,
     pub secret_name: String,
+    /// The rotation request this key was made for, if any.
+    pub answers: Option<String>,
 }
 
 /// One consistent view of the keys: the ring to open items with and what may be published.
@@ -56,9 +59,13 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    /// The key new seals should use: the newest.
+    /// The key new seals should use: the newest active one. Exactly one is active once the
+    /// leader has repaired the set (see `rotation.rs`).
     pub fn current(&self) -> Option<&KeyInfo> {
-        self.infos.last()
+        self.infos
+            .iter()
+            .rev()
+            .find(|k| k.state == KeyState::Active)
     }
 
     /// Whether the key with this id is still here to open items with.
@@ -153,6 +160,7 @@ fn parse_key_secret(mut secret: Secret) -> Option<(SealIdentity, KeyInfo)> {
         created,
         state,
         secret_name: name,
+        answers: annotations.get(KEY_ANSWERS).cloned(),
     };
     Some((identity, info))
 }
@@ -207,7 +215,11 @@ pub async fn follow(client: Client, namespace: String, keys: Arc<Keys>) {
 }
 
 /// Creates a new key Secret and returns its public facts. Never touches existing keys.
-pub async fn create_key(client: &Client, namespace: &str) -> kube::Result<KeyInfo> {
+pub async fn create_key(
+    client: &Client,
+    namespace: &str,
+    answers: Option<&str>,
+) -> kube::Result<KeyInfo> {
     let identity = SealIdentity::generate();
     let recipient = identity.recipient().recipient.to_string();
     let created = Timestamp::now();
@@ -224,7 +236,9 @@ pub async fn create_key(client: &Client, namespace: &str) -> kube::Result<KeyInf
                     (KEY_CREATED.to_owned(), created.to_string()),
                     (KEY_STATE.to_owned(), KeyState::Active.as_str().to_owned()),
                 ]
-                .into(),
+                .into_iter()
+                .chain(answers.map(|request| (KEY_ANSWERS.to_owned(), request.to_owned())))
+                .collect(),
             ),
             ..ObjectMeta::default()
         },
@@ -260,7 +274,14 @@ pub async fn create_key(client: &Client, namespace: &str) -> kube::Result<KeyInf
             },
             &secret,
         )
-        .await;
+        .await
+        // The server sends the stored Secret back, private key included: wipe that copy too.
+        .map(|mut stored| {
+            if let Some(data) = stored.data.as_mut() {
+                data.values_mut()
+                    .for_each(|ByteString(bytes)| bytes.zeroize());
+            }
+        });
     let mut secret = secret;
     if let Some(data) = secret.data.as_mut() {
         data.values_mut()
@@ -273,6 +294,7 @@ pub async fn create_key(client: &Client, namespace: &str) -> kube::Result<KeyInf
         created,
         state: KeyState::Active,
         secret_name,
+        answers: answers.map(str::to_owned),
     })
 }
 

@@ -10,6 +10,8 @@ pub const KEY_LABEL: &str = "seal.dev/key";
 pub const KEY_ID: &str = "seal.dev/key-id";
 pub const KEY_CREATED: &str = "seal.dev/created";
 pub const KEY_STATE: &str = "seal.dev/state";
+/// On a key Secret: the rotation request it was made for.
+pub const KEY_ANSWERS: &str = "seal.dev/answers-rotation-request";
 pub const KEY_SECRET_TYPE: &str = "seal.dev/age-key";
 /// Key Secrets are named this, then the key id.
 pub const KEY_SECRET_PREFIX: &str = "seal-key-";
@@ -23,7 +25,9 @@ pub const ADOPT: &str = "seal.dev/adopt-existing-secret";
 /// taking it over.
 pub const CONSENT: &str = "seal.dev/managed";
 
-pub use seal_shared::public_keys::{CONFIGMAP as PUBLIC_KEYS_CONFIGMAP, ROTATE_REQUESTED};
+pub use seal_shared::public_keys::{
+    CONFIGMAP as PUBLIC_KEYS_CONFIGMAP, ROTATE_ANSWERED, ROTATE_REQUESTED,
+};
 
 /// The field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "seal-operator";

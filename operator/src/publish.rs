@@ -8,7 +8,7 @@ use kube::{Api, Client};
 use seal_shared::public_keys::{KEYS_KEY, PublishedKey, RECIPIENT_KEY, RECIPIENTS_FILE_KEY};
 
 use crate::keys::KeySet;
-use crate::labels::{FIELD_MANAGER, PUBLIC_KEYS_CONFIGMAP};
+use crate::labels::{FIELD_MANAGER, PUBLIC_KEYS_CONFIGMAP, ROTATE_ANSWERED};
 
 /// Changes whenever what the ConfigMap shows would change.
 pub fn fingerprint(set: &KeySet) -> String {
@@ -53,12 +53,24 @@ pub fn published(set: &KeySet) -> Vec<PublishedKey> {
         .collect()
 }
 
+/// Writes the ConfigMap. When the sealing key answers a rotation request, the ConfigMap says
+/// so in the same write, which is what `seal rotate` waits for.
 pub async fn apply(client: &Client, namespace: &str, set: &KeySet) -> kube::Result<()> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let answered: serde_json::Map<String, serde_json::Value> = set
+        .current()
+        .and_then(|k| k.answers.clone())
+        .map(|request| (ROTATE_ANSWERED.to_owned(), request.into()))
+        .into_iter()
+        .collect();
     let body = serde_json::json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": PUBLIC_KEYS_CONFIGMAP, "labels": {"app.kubernetes.io/name": "seal-operator"}},
+        "metadata": {
+            "name": PUBLIC_KEYS_CONFIGMAP,
+            "labels": {"app.kubernetes.io/name": "seal-operator"},
+            "annotations": answered,
+        },
         "data": data(set),
     });
     api.patch(

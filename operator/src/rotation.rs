@@ -1,18 +1,27 @@
-//! When a new sealing key is due, and the leader's loop that makes it and publishes keys.
+//! When a new sealing key is due, the one-sealing-key rule, and the leader's loop that makes
+//! keys and publishes them.
+//!
+//! A rotation request is an identity, not a time: the ConfigMap's annotation holds an opaque
+//! request id, and the key made for it records that id. A request is done once any key
+//! answers it, so no clock (the requester's or the leader's) can make the leader generate a
+//! key on every tick. Exactly one key seals, the newest active one by creation: every pass
+//! of the leader marks any other active key decrypt-only, whether it was left active by a
+//! rotation cut short or restored from a backup.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
+use seal_shared::keys::KeyId;
 use tokio::sync::watch;
 
 use crate::audit::Audit;
-use seal_shared::keys::KeyId;
-
-use crate::keys::{self, KeySet, Keys};
+use crate::keys::{self, KeyInfo, KeySet, KeyState, Keys};
 use crate::labels::{PUBLIC_KEYS_CONFIGMAP, ROTATE_REQUESTED};
 use crate::lease::Leadership;
 use crate::metrics::Metrics;
@@ -21,9 +30,11 @@ use crate::publish;
 /// Why the leader should make a key now, if it should.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Due {
+    /// No key seals: none exists, or none is active.
     FirstKey,
     PeriodElapsed,
-    Requested,
+    /// This rotation request has no key answering it yet.
+    Requested(String),
 }
 
 impl Due {
@@ -32,7 +43,7 @@ impl Due {
         match self {
             Due::FirstKey => (
                 "KeyGenerated",
-                format!("generated the first sealing key {id}"),
+                format!("generated the sealing key {id}: no key was sealing"),
             ),
             Due::PeriodElapsed => (
                 "KeyRotated",
@@ -40,31 +51,61 @@ impl Due {
                     "rotation period elapsed: new sealing key {id}; older keys stay for decrypting"
                 ),
             ),
-            Due::Requested => (
+            Due::Requested(request) => (
                 "KeyRotated",
-                format!("rotation requested: new sealing key {id}; older keys stay for decrypting"),
+                format!(
+                    "rotation request {request}: new sealing key {id}; older keys stay for decrypting"
+                ),
             ),
+        }
+    }
+
+    /// The request this key answers, recorded on it.
+    fn answers(&self) -> Option<&str> {
+        match self {
+            Due::Requested(request) => Some(request),
+            _ => None,
         }
     }
 }
 
+/// Whether a request still waits for its key. Any key that records the request answers it.
+/// A request written by an older `seal rotate` is a time; one no newer than the sealing key
+/// was answered before keys recorded requests.
+fn pending(set: &KeySet, current: &KeyInfo, request: &str) -> bool {
+    let answered = set
+        .infos
+        .iter()
+        .any(|k| k.answers.as_deref() == Some(request));
+    let older_time = request
+        .parse::<Timestamp>()
+        .is_ok_and(|at| at <= current.created);
+    !answered && !older_time
+}
+
 /// Decides whether a new key is due. `period` zero disables periodic rotation.
-pub fn due(
-    set: &KeySet,
-    now: Timestamp,
-    period: Duration,
-    requested: Option<Timestamp>,
-) -> Option<Due> {
+pub fn due(set: &KeySet, now: Timestamp, period: Duration, request: Option<&str>) -> Option<Due> {
     let Some(current) = set.current() else {
         return Some(Due::FirstKey);
     };
-    if requested.is_some_and(|at| at > current.created) {
-        return Some(Due::Requested);
+    if let Some(request) = request.map(str::trim).filter(|r| !r.is_empty())
+        && pending(set, current, request)
+    {
+        return Some(Due::Requested(request.to_owned()));
     }
     let age = now.duration_since(current.created);
     (!period.is_zero()
         && age >= jiff::SignedDuration::try_from(period).unwrap_or(jiff::SignedDuration::MAX))
     .then_some(Due::PeriodElapsed)
+}
+
+/// The active keys that must become decrypt-only: all but the sealing key.
+pub fn surplus_active(set: &KeySet) -> Vec<&KeyInfo> {
+    let current = set.current().map(|k| k.id);
+    set.infos
+        .iter()
+        .filter(|k| k.state == KeyState::Active && Some(k.id) != current)
+        .collect()
 }
 
 pub struct LeaderDuties {
@@ -79,9 +120,10 @@ pub struct LeaderDuties {
 }
 
 impl LeaderDuties {
-    /// Runs until `shutdown` fires: while leading, keeps a sealing key, rotates it when due
-    /// and keeps the public-key ConfigMap in step with the keys. A step under way when
-    /// shutdown comes finishes first.
+    /// Runs until `shutdown` fires: while leading, keeps exactly one sealing key, rotates it
+    /// when due and keeps the public-key ConfigMap in step with the keys. The ConfigMap is
+    /// watched, so a rotation request is answered at once. A step under way when shutdown
+    /// comes finishes first.
     pub async fn run(self, leading: Leadership, mut shutdown: watch::Receiver<bool>) {
         let mut synced = self.keys.subscribe_synced();
         tokio::select! {
@@ -90,6 +132,13 @@ impl LeaderDuties {
         }
         let mut changes = self.keys.subscribe_changes();
         let mut transitions = leading.subscribe();
+        let maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
+        let only_ours =
+            watcher::Config::default().fields(&format!("metadata.name={PUBLIC_KEYS_CONFIGMAP}"));
+        let mut requests = watcher::watcher(maps, only_ours)
+            .default_backoff()
+            .touched_objects()
+            .boxed();
         let tick = if self.period.is_zero() {
             Duration::from_secs(10)
         } else {
@@ -108,6 +157,7 @@ impl LeaderDuties {
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
                 _ = changes.changed() => {}
+                _ = requests.next() => {}
                 _ = crate::lease::changed(&mut transitions) => {}
                 _ = shutdown.wait_for(|s| *s) => return,
             }
@@ -116,25 +166,30 @@ impl LeaderDuties {
 
     async fn step(&self, leading: &Leadership, published: &mut Option<String>) -> kube::Result<()> {
         let set = self.keys.snapshot();
-        let requested = self.rotation_request().await?;
+        let request = self.rotation_request().await?;
         // Each write below happens only while the claim still holds.
         if !leading.is_leading() {
             return Ok(());
         }
-        if let Some(reason) = due(&set, Timestamp::now(), self.period, requested) {
-            let info = keys::create_key(&self.client, &self.namespace).await?;
-            for old in set
-                .infos
-                .iter()
-                .filter(|k| k.state == keys::KeyState::Active)
-            {
-                keys::mark_decrypt_only(&self.client, &self.namespace, &old.secret_name).await?;
-            }
+        if let Some(reason) = due(&set, Timestamp::now(), self.period, request.as_deref()) {
+            let info = keys::create_key(&self.client, &self.namespace, reason.answers()).await?;
             tracing::info!(key_id = %info.id, reason = ?reason, "generated a new sealing key");
             let (event_reason, note) = reason.event(info.id);
             self.audit.key_generated(&info, event_reason, note).await;
             self.metrics.last_rotation.set(info.created.as_second());
-            // The watch delivers the new Secret; publish once it is in the set.
+            // The watch delivers the new Secret; the next step retires the old key and
+            // publishes once it is in the set.
+            return Ok(());
+        }
+        for old in surplus_active(&set) {
+            if !leading.is_leading() {
+                return Ok(());
+            }
+            keys::mark_decrypt_only(&self.client, &self.namespace, &old.secret_name).await?;
+            tracing::info!(key_id = %old.id, "only the newest active key seals; marked decrypt-only");
+        }
+        if !surplus_active(&set).is_empty() {
+            // Publish once the watch shows the repaired states.
             return Ok(());
         }
         let fingerprint = publish::fingerprint(&set);
@@ -146,68 +201,117 @@ impl LeaderDuties {
         Ok(())
     }
 
-    async fn rotation_request(&self) -> kube::Result<Option<Timestamp>> {
+    async fn rotation_request(&self) -> kube::Result<Option<String>> {
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
         let map = api.get_opt(PUBLIC_KEYS_CONFIGMAP).await?;
-        Ok(map.and_then(|m| {
-            m.annotations()
-                .get(ROTATE_REQUESTED)
-                .and_then(|t| t.parse().ok())
-        }))
+        Ok(map.and_then(|m| m.annotations().get(ROTATE_REQUESTED).cloned()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{KeyInfo, KeyState};
 
-    fn set_created_at(created: Timestamp) -> KeySet {
-        KeySet {
-            ring: Default::default(),
-            infos: vec![KeyInfo {
-                id: "0c87a417f764bcf7".parse().expect("a key id"),
-                recipient: "r".into(),
-                created,
-                state: KeyState::Active,
-                secret_name: "s".into(),
-            }],
+    fn key(id: &str, created: &str, state: KeyState, answers: Option<&str>) -> KeyInfo {
+        KeyInfo {
+            id: id.parse().expect("a key id"),
+            recipient: "r".into(),
+            created: created.parse().expect("a time"),
+            state,
+            secret_name: format!("seal-key-{id}"),
+            answers: answers.map(Into::into),
         }
     }
 
+    fn set(infos: Vec<KeyInfo>) -> KeySet {
+        let mut infos = infos;
+        infos.sort_by_key(|k| k.created);
+        KeySet {
+            ring: Default::default(),
+            infos,
+        }
+    }
+
+    const A: &str = "0c87a417f764bcf7";
+    const B: &str = "1d98b528a875cd08";
+    const C: &str = "2ea9c639b986de19";
+
     #[test]
-    fn first_key_period_and_requests() {
-        let now: Timestamp = "2026-01-31T00:00:00Z".parse().unwrap();
+    fn first_key_and_period() {
+        let now: Timestamp = "2026-01-31T00:00:00Z".parse().expect("a time");
         let day = Duration::from_secs(86_400);
         assert_eq!(due(&KeySet::default(), now, day, None), Some(Due::FirstKey));
-        let fresh = set_created_at("2026-01-30T12:00:00Z".parse().unwrap());
+        let fresh = set(vec![key(A, "2026-01-30T12:00:00Z", KeyState::Active, None)]);
         assert_eq!(due(&fresh, now, day, None), None);
         assert_eq!(due(&fresh, now, Duration::ZERO, None), None);
-        let old = set_created_at("2026-01-29T00:00:00Z".parse().unwrap());
+        let old = set(vec![key(A, "2026-01-29T00:00:00Z", KeyState::Active, None)]);
         assert_eq!(due(&old, now, day, None), Some(Due::PeriodElapsed));
         assert_eq!(
             due(&old, now, Duration::ZERO, None),
             None,
             "period 0 disables rotation"
         );
-        assert_eq!(
-            due(
-                &fresh,
-                now,
-                day,
-                Some("2026-01-30T13:00:00Z".parse().unwrap())
-            ),
-            Some(Due::Requested)
-        );
-        assert_eq!(
-            due(
-                &fresh,
-                now,
-                day,
-                Some("2026-01-30T11:00:00Z".parse().unwrap())
-            ),
+        // Only decrypt-only keys left: nothing seals, so a key is due.
+        let retired = set(vec![key(
+            A,
+            "2026-01-30T12:00:00Z",
+            KeyState::DecryptOnly,
             None,
-            "a request older than the key is spent"
+        )]);
+        assert_eq!(due(&retired, now, day, None), Some(Due::FirstKey));
+    }
+
+    #[test]
+    fn a_request_is_answered_once_whatever_the_clocks_say() {
+        let now: Timestamp = "2026-01-31T00:00:00Z".parse().expect("a time");
+        let keys = set(vec![key(A, "2026-01-30T12:00:00Z", KeyState::Active, None)]);
+        assert_eq!(
+            due(&keys, now, Duration::ZERO, Some("req-1")),
+            Some(Due::Requested("req-1".into()))
         );
+        // The key made for it answers it, even if the leader's clock lags the requester's.
+        let answered = set(vec![
+            key(A, "2026-01-30T12:00:00Z", KeyState::DecryptOnly, None),
+            key(B, "2026-01-30T12:00:01Z", KeyState::Active, Some("req-1")),
+        ]);
+        assert_eq!(due(&answered, now, Duration::ZERO, Some("req-1")), None);
+        // A request that is a time far in the future (a client clock ahead) is answered once.
+        let ahead = "2030-01-01T00:00:00Z";
+        assert!(due(&keys, now, Duration::ZERO, Some(ahead)).is_some());
+        let once = set(vec![
+            key(A, "2026-01-30T12:00:00Z", KeyState::DecryptOnly, None),
+            key(B, "2026-01-30T12:00:01Z", KeyState::Active, Some(ahead)),
+        ]);
+        assert_eq!(due(&once, now, Duration::ZERO, Some(ahead)), None);
+        // An old-style request no newer than the sealing key was answered before.
+        assert_eq!(
+            due(&keys, now, Duration::ZERO, Some("2026-01-30T11:00:00Z")),
+            None
+        );
+        assert_eq!(due(&keys, now, Duration::ZERO, Some("  ")), None);
+    }
+
+    #[test]
+    fn exactly_one_key_seals_the_newest_active_one() {
+        // A rotation cut short, and an older key restored from a backup: both left active.
+        let keys = set(vec![
+            key(A, "2026-01-01T00:00:00Z", KeyState::Active, None),
+            key(B, "2026-01-10T00:00:00Z", KeyState::DecryptOnly, None),
+            key(C, "2026-01-20T00:00:00Z", KeyState::Active, None),
+        ]);
+        assert_eq!(keys.current().map(|k| k.id.to_string()), Some(C.into()));
+        let surplus: Vec<String> = surplus_active(&keys)
+            .iter()
+            .map(|k| k.id.to_string())
+            .collect();
+        assert_eq!(surplus, [A]);
+        // The newest key decrypt-only (a newer one deleted): an older active key does not
+        // take over silently; the newest active still seals.
+        let keys = set(vec![
+            key(A, "2026-01-01T00:00:00Z", KeyState::Active, None),
+            key(B, "2026-01-10T00:00:00Z", KeyState::DecryptOnly, None),
+        ]);
+        assert_eq!(keys.current().map(|k| k.id.to_string()), Some(A.into()));
+        assert!(surplus_active(&keys).is_empty());
     }
 }

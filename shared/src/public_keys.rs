@@ -11,9 +11,14 @@ pub const RECIPIENT_KEY: &str = "recipient";
 pub const RECIPIENTS_FILE_KEY: &str = "recipients.txt";
 /// Data key: every decrypt-capable key, as a JSON list of [`PublishedKey`].
 pub const KEYS_KEY: &str = "keys.json";
-/// Annotation on the ConfigMap asking for a new sealing key; an RFC 3339 time newer than the
-/// current key triggers rotation.
+/// Annotation on the ConfigMap asking for a new sealing key. Its value is an opaque request
+/// id: the request is answered once a key records that id, whatever any clock says. (Values
+/// written by older clients are RFC 3339 times; one no newer than the sealing key counts as
+/// answered.)
 pub const ROTATE_REQUESTED: &str = "seal.dev/rotate-requested-at";
+/// Annotation the operator sets on the ConfigMap, in the same write that publishes the keys:
+/// the request id the published sealing key answers.
+pub const ROTATE_ANSWERED: &str = "seal.dev/rotate-answered";
 /// The namespace the chart installs the operator into by default.
 pub const DEFAULT_CONTROLLER_NAMESPACE: &str = "seal-system";
 
