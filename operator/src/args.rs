@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use seal_shared::keys::SealRecipient;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -67,6 +68,29 @@ pub struct RunArgs {
     /// This replica's identity in leader election [default: the pod or host name]
     #[arg(long, env = "SEAL_POD_NAME", value_name = "NAME")]
     pub identity: Option<String>,
+
+    /// Back up every key, age-encrypted to this recipient (age1...), in the ConfigMap
+    /// seal-key-backup before the key is published; repeatable
+    #[arg(
+        long = "key-backup-recipient",
+        env = "SEAL_KEY_BACKUP_RECIPIENTS",
+        value_name = "RECIPIENT",
+        value_delimiter = ',',
+        value_parser = parse_backup_recipient
+    )]
+    pub key_backup_recipients: Vec<SealRecipient>,
+}
+
+/// A backup recipient, through the one recipient validator. The input is never echoed: a
+/// private key given here by mistake must not land in a pod's logs.
+fn parse_backup_recipient(text: &str) -> Result<SealRecipient, String> {
+    text.parse::<SealRecipient>().map_err(|_| {
+        if text.trim().to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+            "this is a private key (an age identity), not a recipient; it must not be shared: give the public half (age1...) of the backup key".to_owned()
+        } else {
+            "not an age X25519 recipient (expected age1...)".to_owned()
+        }
+    })
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

@@ -123,6 +123,19 @@ impl Audit {
             .await;
     }
 
+    /// An Event on the public-key ConfigMap, about the keys as a whole.
+    pub async fn on_public_keys(&self, warning: bool, reason: &str, note: String) {
+        let reference = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("ConfigMap".into()),
+            name: Some(seal_shared::public_keys::CONFIGMAP.into()),
+            namespace: Some(self.namespace.clone()),
+            ..ObjectReference::default()
+        };
+        self.publish(reference, warning, reason, "BackupKeys", note)
+            .await;
+    }
+
     /// An Event on a newly generated key's Secret; `reason` and `note` say why it was made.
     pub async fn key_generated(&self, info: &KeyInfo, reason: &str, note: String) {
         let reference = ObjectReference {

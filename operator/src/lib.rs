@@ -19,6 +19,7 @@
 pub(crate) mod adoption;
 pub mod args;
 pub(crate) mod audit;
+pub(crate) mod backup;
 pub(crate) mod context;
 pub(crate) mod controller;
 pub(crate) mod decision;

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub stale_key_sealed: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// 1 while this replica believes it leads, else 0.
     pub leader: LeaderGauge,
+    pub key_backup_failures: Counter,
+    pub keys_backed_up_at: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
 pub type LeaderGauge = Gauge<i64, std::sync::atomic::AtomicI64>;
@@ -67,9 +69,23 @@ impl Default for Metrics {
             "1 while this replica holds the Lease and may write, else 0",
             leader.clone(),
         );
+        let key_backup_failures = Counter::default();
+        registry.register(
+            "key_backup_failures",
+            "Attempts to write the key backup that failed (keys without a backup stay unpublished)",
+            key_backup_failures.clone(),
+        );
+        let keys_backed_up_at = Gauge::default();
+        registry.register(
+            "key_backup_last_success_timestamp_seconds",
+            "When the leader last found every key in the backup",
+            keys_backed_up_at.clone(),
+        );
         Metrics {
             registry,
             leader,
+            key_backup_failures,
+            keys_backed_up_at,
             unseals,
             unseal_duration,
             keys,

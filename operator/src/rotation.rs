@@ -17,10 +17,11 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
-use seal_shared::keys::KeyId;
+use seal_shared::keys::{KeyId, SealRecipient};
 use tokio::sync::watch;
 
 use crate::audit::Audit;
+use crate::backup::{self, BackupFailure};
 use crate::keys::{self, KeyInfo, KeySet, KeyState, Keys};
 use crate::labels::{PUBLIC_KEYS_CONFIGMAP, ROTATE_REQUESTED};
 use crate::lease::Leadership;
@@ -108,6 +109,15 @@ pub fn surplus_active(set: &KeySet) -> Vec<&KeyInfo> {
         .collect()
 }
 
+/// Why a step of the leader's duties failed.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Api(#[from] kube::Error),
+    #[error(transparent)]
+    Backup(BackupFailure),
+}
+
 pub struct LeaderDuties {
     pub client: Client,
     pub namespace: String,
@@ -117,6 +127,8 @@ pub struct LeaderDuties {
     pub metrics: Arc<Metrics>,
     /// Set once the public-key ConfigMap has been written (readiness waits for it).
     pub published: Arc<AtomicBool>,
+    /// Every key is backed up to these before it is published; none: no backup.
+    pub backup_recipients: Vec<SealRecipient>,
 }
 
 impl LeaderDuties {
@@ -145,11 +157,18 @@ impl LeaderDuties {
             (self.period / 4).clamp(Duration::from_millis(200), Duration::from_secs(10))
         };
         let mut published: Option<String> = None;
+        let mut backup_failing: Option<String> = None;
         loop {
             transitions.borrow_and_update();
             if leading.is_leading() {
-                if let Err(error) = self.step(&leading, &mut published).await {
-                    tracing::warn!(%error, "leader duties failed; retrying");
+                match self.step(&leading, &mut published).await {
+                    Ok(()) => {}
+                    Err(Failure::Backup(error)) => {
+                        self.backup_failed(&error, &mut backup_failing).await
+                    }
+                    Err(Failure::Api(error)) => {
+                        tracing::warn!(%error, "leader duties failed; retrying");
+                    }
                 }
             } else {
                 published = None;
@@ -164,7 +183,29 @@ impl LeaderDuties {
         }
     }
 
-    async fn step(&self, leading: &Leadership, published: &mut Option<String>) -> kube::Result<()> {
+    /// Says once per distinct failure that the backup is failing (a Warning Event on the
+    /// public-key ConfigMap), and every time in the log and the metrics.
+    async fn backup_failed(&self, error: &BackupFailure, last: &mut Option<String>) {
+        let message = error.to_string();
+        tracing::warn!(error = %message, "key backup failed; the newest key stays unpublished until it is backed up");
+        self.metrics.key_backup_failures.inc();
+        if last.as_deref() != Some(message.as_str()) {
+            self.audit
+                .on_public_keys(
+                    true,
+                    "KeyBackupFailed",
+                    format!("{message}; keys without a backup are not published"),
+                )
+                .await;
+            *last = Some(message);
+        }
+    }
+
+    async fn step(
+        &self,
+        leading: &Leadership,
+        published: &mut Option<String>,
+    ) -> Result<(), Failure> {
         let set = self.keys.snapshot();
         let request = self.rotation_request().await?;
         // Each write below happens only while the claim still holds.
@@ -191,6 +232,18 @@ impl LeaderDuties {
         if !surplus_active(&set).is_empty() {
             // Publish once the watch shows the repaired states.
             return Ok(());
+        }
+        if !self.backup_recipients.is_empty() && leading.is_leading() {
+            let written =
+                backup::ensure(&self.client, &self.namespace, &set, &self.backup_recipients)
+                    .await
+                    .map_err(Failure::Backup)?;
+            if written > 0 {
+                tracing::info!(entries = written, "keys backed up");
+            }
+            self.metrics
+                .keys_backed_up_at
+                .set(jiff::Timestamp::now().as_second());
         }
         let fingerprint = publish::fingerprint(&set);
         if published.as_deref() != Some(fingerprint.as_str()) && leading.is_leading() {

@@ -141,6 +141,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         audit: audit.clone(),
         metrics: metrics.clone(),
         published,
+        backup_recipients: args.key_backup_recipients.clone(),
     };
     let mut duties = tokio::spawn(duties.run(leading.clone(), stopping.clone()));
 

@@ -7,6 +7,7 @@
 pub mod binding;
 pub mod error;
 pub mod item;
+pub mod key_backup;
 pub mod keys;
 pub mod limits;
 pub mod manifest;

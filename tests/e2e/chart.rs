@@ -80,7 +80,8 @@ fn rbac_is_exactly_as_intended() -> Result<()> {
         r#"ClusterRole ["events.k8s.io"] ["events"] [] ["create"]"#,
         r#"Role [""] ["secrets"] [] ["get","list","watch","create","patch"]"#,
         r#"Role [""] ["configmaps"] [] ["create"]"#,
-        r#"Role [""] ["configmaps"] ["seal-public-keys"] ["get","patch"]"#,
+        r#"Role [""] ["configmaps"] ["seal-public-keys"] ["get","list","watch","patch"]"#,
+        r#"Role [""] ["configmaps"] ["seal-key-backup"] ["get","patch"]"#,
         r#"Role ["coordination.k8s.io"] ["leases"] [] ["create"]"#,
         r#"Role ["coordination.k8s.io"] ["leases"] ["seal-operator"] ["get","patch","update"]"#,
         r#"Role ["events.k8s.io"] ["events"] [] ["create"]"#,
@@ -178,7 +179,8 @@ async fn the_operator_does_its_job_with_exactly_the_charts_rbac() -> Result<()> 
     )?;
     let expected: BTreeSet<String> = [
         "configmaps [] [] [create]",
-        "configmaps [] [seal-public-keys] [get patch]",
+        "configmaps [] [seal-key-backup] [get patch]",
+        "configmaps [] [seal-public-keys] [get list watch patch]",
         "events.events.k8s.io [] [] [create]",
         "leases.coordination.k8s.io [] [] [create]",
         "leases.coordination.k8s.io [] [seal-operator] [get patch update]",
