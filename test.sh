@@ -19,6 +19,7 @@ need_deb() { # command package
 
 need_deb age age
 need_deb curl curl
+need_deb promtool prometheus
 
 say "starting the test API server (tests/cluster/cluster up)"
 tests/cluster/cluster up

@@ -149,22 +149,18 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
             )
         }
         Err(Failed::NotLeading) => return Ok(Action::await_change()),
-        Err(Failed::Api(error)) => {
-            ctx.metrics
-                .unseals
-                .get_or_create(&OutcomeLabels {
-                    outcome: "error".into(),
-                    reason: error.metric_label().into(),
-                })
-                .inc();
-            return Err(error);
-        }
+        // Counted by error_policy, like every error a reconcile returns.
+        Err(Failed::Api(error)) => return Err(error),
     };
     if !ctx.is_leading() {
         return Ok(Action::await_change());
     }
     let status = status::next_status(&sealed, &outcome, Timestamp::now());
     status::write(&sealed_api, &sealed, status).await?;
+    // metrics hook: the seal_sealed_secrets gauges follow the Ready condition just written.
+    ctx.metrics
+        .sealed_secrets
+        .record(&namespace, &name, outcome.ready, &outcome.reason);
     if outcome.ready {
         ctx.ledger
             .record(&sealed.metadata, secret_version.as_deref(), &key_ids);
@@ -420,6 +416,8 @@ fn refusal(error: seal_shared::Error) -> Refusal {
 
 /// Failed API calls back off exponentially per object: 0.5 s doubling to 5 minutes.
 pub fn error_policy(sealed: Arc<CachedSealedSecret>, error: &Error, ctx: Arc<Context>) -> Action {
+    // metrics hook: every failed reconcile is an outcome="error" attempt.
+    ctx.metrics.count_error(error);
     let attempt = ctx
         .ledger
         .failed(&sealed.namespace().unwrap_or_default(), &sealed.name_any());
