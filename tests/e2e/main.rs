@@ -5,6 +5,7 @@ mod availability;
 mod chart;
 mod drift;
 mod leadership;
+mod observability;
 mod operator;
 mod rotation;
 mod smoke;

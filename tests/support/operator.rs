@@ -66,15 +66,15 @@ impl Operator {
         let (http_port, metrics_port) = (free_port()?, free_port()?);
         let stdout = dir.path().join("audit.log");
         let stderr = dir.path().join("operator.log");
+        // JSON logs unless the test asks for another format (the flag may be given once).
+        let format = if extra.iter().any(|a| a.starts_with("--log-format")) {
+            &[][..]
+        } else {
+            &["--log-format", "json"][..]
+        };
         let child = Command::new(bin("seal-operator")?)
-            .args([
-                "--namespace",
-                namespace,
-                "--watch-namespace",
-                namespace,
-                "--log-format",
-                "json",
-            ])
+            .args(["--namespace", namespace, "--watch-namespace", namespace])
+            .args(format)
             .arg(format!("--http-addr=127.0.0.1:{http_port}"))
             .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
             .args(extra)
