@@ -92,20 +92,20 @@ impl Context {
         event: &watcher::Event<CachedSealedSecret>,
         cache: &Store<CachedSealedSecret>,
     ) {
-        let exists = |ns: &str, name: &str| cache.get(&ObjectRef::new(name).within(ns)).is_some();
         let stale = match event {
             watcher::Event::Delete(object) => {
                 // metrics hook: a deleted SealedSecret leaves the seal_sealed_secrets gauges.
-                let meta = &object.metadata;
-                let (ns, name) = (meta.namespace.as_deref(), meta.name.as_deref());
-                self.metrics
-                    .sealed_secrets
-                    .forget(ns.unwrap_or_default(), name.unwrap_or_default());
-                self.ledger.forget(meta)
+                self.metrics.sealed_secrets.forget(&object.metadata);
+                self.ledger.forget(&object.metadata)
             }
             watcher::Event::InitDone => {
-                self.metrics.sealed_secrets.retain(exists); // metrics hook, as above
-                self.ledger.retain(exists)
+                // metrics hook, as above, for deletions missed while the watch was down.
+                let listed = cache.state();
+                self.metrics
+                    .sealed_secrets
+                    .retain(listed.iter().map(|o| &o.metadata));
+                self.ledger
+                    .retain(|ns, name| cache.get(&ObjectRef::new(name).within(ns)).is_some())
             }
             _ => return,
         };

@@ -10,124 +10,143 @@
 //! leading keeps what it last saw, and brings it up to date with the full pass it makes
 //! when it leads again; queries select the leader (`and on (instance) seal_leader == 1`).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Mutex;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
-/// What a SealedSecret's Ready condition says. Reasons come from a small fixed set, so each
-/// is held once and shared by every SealedSecret that shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// What a SealedSecret's Ready condition says.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, EncodeLabelSet)]
 pub struct State {
-    pub ready: bool,
-    pub reason: Arc<str>,
-}
-
-/// The labels of one `seal_sealed_secrets` gauge.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReadyLabels {
     pub ready: bool,
     pub reason: String,
 }
 
-impl From<&State> for ReadyLabels {
-    fn from(state: &State) -> Self {
-        ReadyLabels {
-            ready: state.ready,
-            reason: state.reason.to_string(),
-        }
-    }
-}
-
-/// Namespace and name.
-type Key = (String, String);
-
 /// Each SealedSecret's last reported state, and how many SealedSecrets are in each state.
-/// Every change returns the states whose counts moved, for the gauges to follow.
+///
+/// It holds an entry for every SealedSecret for the life of the process, so an entry is
+/// small: a 64-bit digest of the namespace and name (keyed at random per process, so names
+/// cannot be chosen to collide) and the position of its state among the few there are;
+/// 16 bytes, where the names themselves would take about a hundred.
 #[derive(Debug, Default)]
 pub struct Index {
-    objects: HashMap<Key, State>,
-    /// A state stays here at zero once seen, so its gauge reads 0 rather than vanishing.
-    counts: BTreeMap<State, usize>,
+    digests: RandomState,
+    objects: HashMap<u64, u16>,
+    /// Every state seen, with its count. A state stays at zero once seen, so its gauge
+    /// reads 0 rather than vanishing.
+    states: Vec<(State, usize)>,
 }
 
 impl Index {
-    /// `namespace/name` now shows `ready` for `reason`.
-    pub fn record(&mut self, namespace: &str, name: &str, ready: bool, reason: &str) -> Vec<State> {
-        let state = self.intern(ready, reason);
-        let key = (namespace.to_owned(), name.to_owned());
-        match self.objects.insert(key, state.clone()) {
-            Some(previous) if previous == state => Vec::new(),
+    /// `namespace/name` now shows `ready` for `reason`. Returns the states whose counts moved.
+    pub fn record(&mut self, namespace: &str, name: &str, ready: bool, reason: &str) -> Vec<usize> {
+        let state = self.position(ready, reason);
+        let digest = self.digest(namespace, name);
+        let previous = self.objects.insert(digest, state);
+        if previous == Some(state) {
+            return Vec::new();
+        }
+        self.states[usize::from(state)].1 += 1;
+        match previous {
             Some(previous) => {
-                self.decrement(&previous);
-                *self.counts.entry(state.clone()).or_default() += 1;
-                vec![previous, state]
+                self.decrement(previous);
+                vec![usize::from(previous), usize::from(state)]
             }
-            None => {
-                *self.counts.entry(state.clone()).or_default() += 1;
-                vec![state]
-            }
+            None => vec![usize::from(state)],
         }
     }
 
     /// `namespace/name` no longer exists.
-    pub fn forget(&mut self, namespace: &str, name: &str) -> Vec<State> {
-        let key = (namespace.to_owned(), name.to_owned());
-        match self.objects.remove(&key) {
+    pub fn forget(&mut self, namespace: &str, name: &str) -> Vec<usize> {
+        let digest = self.digest(namespace, name);
+        match self.objects.remove(&digest) {
             Some(previous) => {
-                self.decrement(&previous);
-                vec![previous]
+                self.decrement(previous);
+                vec![usize::from(previous)]
             }
             None => Vec::new(),
         }
     }
 
-    /// Keeps only the SealedSecrets for which `exists(namespace, name)` holds: after a
-    /// relist, deletions missed while the watch was down are found this way.
-    pub fn retain(&mut self, exists: impl Fn(&str, &str) -> bool) -> Vec<State> {
+    /// Keeps only the SealedSecrets `listed` (namespace, name): after a relist, deletions
+    /// missed while the watch was down are found this way.
+    pub fn retain<'a>(
+        &mut self,
+        listed: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Vec<usize> {
+        let listed: HashSet<u64> = listed
+            .into_iter()
+            .map(|(namespace, name)| self.digest(namespace, name))
+            .collect();
         let mut gone = Vec::new();
-        self.objects.retain(|(namespace, name), state| {
-            let keep = exists(namespace, name);
+        self.objects.retain(|digest, state| {
+            let keep = listed.contains(digest);
             if !keep {
-                gone.push(state.clone());
+                gone.push(*state);
             }
             keep
         });
         for state in &gone {
-            self.decrement(state);
+            self.decrement(*state);
         }
-        gone.sort();
+        gone.sort_unstable();
         gone.dedup();
-        gone
+        gone.into_iter().map(usize::from).collect()
     }
 
-    /// How many SealedSecrets are in `state`.
-    pub fn count(&self, state: &State) -> usize {
-        self.counts.get(state).copied().unwrap_or(0)
+    /// The state at `position` (as `record`, `forget` and `retain` return) and its count.
+    pub fn state(&self, position: usize) -> Option<(&State, usize)> {
+        self.states
+            .get(position)
+            .map(|(state, count)| (state, *count))
     }
 
     /// Every state seen so far, with its count (zero included).
     pub fn counts(&self) -> impl Iterator<Item = (&State, usize)> {
-        self.counts.iter().map(|(state, count)| (state, *count))
+        self.states.iter().map(|(state, count)| (state, *count))
     }
 
-    fn intern(&self, ready: bool, reason: &str) -> State {
-        let reason = self
-            .counts
-            .keys()
-            .find(|s| &*s.reason == reason)
-            .map(|s| s.reason.clone())
-            .unwrap_or_else(|| Arc::from(reason));
-        State { ready, reason }
+    fn digest(&self, namespace: &str, name: &str) -> u64 {
+        self.digests.hash_one((namespace, name))
     }
 
-    fn decrement(&mut self, state: &State) {
-        if let Some(count) = self.counts.get_mut(state) {
+    /// Where the state `ready`/`reason` is counted, added when new. Reasons come from a
+    /// small fixed set; should there ever be more states than positions, the last one
+    /// absorbs the rest rather than losing count of them.
+    fn position(&mut self, ready: bool, reason: &str) -> u16 {
+        let found = self
+            .states
+            .iter()
+            .position(|(s, _)| s.ready == ready && s.reason == reason);
+        let position = found.unwrap_or_else(|| {
+            if self.states.len() <= usize::from(u16::MAX) {
+                let state = State {
+                    ready,
+                    reason: reason.to_owned(),
+                };
+                self.states.push((state, 0));
+            }
+            self.states.len() - 1
+        });
+        u16::try_from(position).unwrap_or(u16::MAX)
+    }
+
+    fn decrement(&mut self, state: u16) {
+        if let Some((_, count)) = self.states.get_mut(usize::from(state)) {
             *count = count.saturating_sub(1);
         }
     }
+}
+
+fn names(meta: &ObjectMeta) -> (&str, &str) {
+    (
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
+    )
 }
 
 /// The index and the gauges that show it. The gauges are set while the index is locked, so
@@ -135,12 +154,12 @@ impl Index {
 #[derive(Debug, Default)]
 pub struct Readiness {
     index: Mutex<Index>,
-    gauges: Family<ReadyLabels, Gauge>,
+    gauges: Family<State, Gauge>,
 }
 
 impl Readiness {
     /// The gauges, for registering.
-    pub fn gauges(&self) -> Family<ReadyLabels, Gauge> {
+    pub fn gauges(&self) -> Family<State, Gauge> {
         self.gauges.clone()
     }
 
@@ -148,22 +167,25 @@ impl Readiness {
         self.update(|index| index.record(namespace, name, ready, reason));
     }
 
-    pub fn forget(&self, namespace: &str, name: &str) {
+    /// The SealedSecret `meta` was deleted.
+    pub fn forget(&self, meta: &ObjectMeta) {
+        let (namespace, name) = names(meta);
         self.update(|index| index.forget(namespace, name));
     }
 
-    pub fn retain(&self, exists: impl Fn(&str, &str) -> bool) {
-        self.update(|index| index.retain(exists));
+    /// The SealedSecrets `listed` are all there are.
+    pub fn retain<'a>(&self, listed: impl IntoIterator<Item = &'a ObjectMeta>) {
+        self.update(|index| index.retain(listed.into_iter().map(names)));
     }
 
-    fn update(&self, change: impl FnOnce(&mut Index) -> Vec<State>) {
+    fn update(&self, change: impl FnOnce(&mut Index) -> Vec<usize>) {
         // A panic elsewhere while the lock was held leaves counts that are still whole.
         let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        for state in change(&mut index) {
-            let count = i64::try_from(index.count(&state)).unwrap_or(i64::MAX);
-            self.gauges
-                .get_or_create(&ReadyLabels::from(&state))
-                .set(count);
+        for position in change(&mut index) {
+            if let Some((state, count)) = index.state(position) {
+                let count = i64::try_from(count).unwrap_or(i64::MAX);
+                self.gauges.get_or_create(state).set(count);
+            }
         }
     }
 }
@@ -172,15 +194,13 @@ impl Readiness {
 mod tests {
     use super::*;
 
-    fn counts(index: &Index) -> Vec<(bool, String, usize)> {
-        index
+    fn counts(index: &Index) -> Vec<(bool, &str, usize)> {
+        let mut all: Vec<_> = index
             .counts()
-            .map(|(s, n)| (s.ready, s.reason.to_string(), n))
-            .collect()
-    }
-
-    fn row(ready: bool, reason: &str, n: usize) -> (bool, String, usize) {
-        (ready, reason.to_owned(), n)
+            .map(|(s, n)| (s.ready, s.reason.as_str(), n))
+            .collect();
+        all.sort();
+        all
     }
 
     #[test]
@@ -191,7 +211,7 @@ mod tests {
         index.record("web", "db", true, "Unsealed");
         assert_eq!(
             counts(&index),
-            [row(false, "NoMatchingKey", 2), row(true, "Unsealed", 1)]
+            [(false, "NoMatchingKey", 2), (true, "Unsealed", 1)]
         );
 
         // A key arrives for one of them; the other still fails.
@@ -199,14 +219,14 @@ mod tests {
         assert_eq!(moved.len(), 2, "both the old and the new state change");
         assert_eq!(
             counts(&index),
-            [row(false, "NoMatchingKey", 1), row(true, "Unsealed", 2)]
+            [(false, "NoMatchingKey", 1), (true, "Unsealed", 2)]
         );
 
         // The same state again changes nothing.
         assert!(index.record("app", "db", true, "Unsealed").is_empty());
         assert_eq!(
             counts(&index),
-            [row(false, "NoMatchingKey", 1), row(true, "Unsealed", 2)]
+            [(false, "NoMatchingKey", 1), (true, "Unsealed", 2)]
         );
     }
 
@@ -217,10 +237,7 @@ mod tests {
         index.record("app", "db", false, "SecretConflict");
         assert_eq!(
             counts(&index),
-            [
-                row(false, "NoMatchingKey", 0),
-                row(false, "SecretConflict", 1)
-            ]
+            [(false, "NoMatchingKey", 0), (false, "SecretConflict", 1)]
         );
     }
 
@@ -232,32 +249,42 @@ mod tests {
         index.record("app", "c", false, "InvalidSpec");
         index.record("web", "a", false, "InvalidSpec");
 
-        assert_eq!(index.forget("app", "a"), [index.intern(true, "Unsealed")]);
+        let moved = index.forget("app", "a");
+        assert_eq!(
+            moved
+                .iter()
+                .filter_map(|p| index.state(*p))
+                .map(|(s, n)| (s.reason.as_str(), n))
+                .collect::<Vec<_>>(),
+            [("Unsealed", 1)]
+        );
         assert!(index.forget("app", "a").is_empty(), "forgetting twice");
         assert_eq!(
             counts(&index),
-            [row(false, "InvalidSpec", 2), row(true, "Unsealed", 1)]
+            [(false, "InvalidSpec", 2), (true, "Unsealed", 1)]
         );
 
         // After a relist only app/b is still there.
-        let moved = index.retain(|ns, name| (ns, name) == ("app", "b"));
-        assert_eq!(moved, [index.intern(false, "InvalidSpec")]);
+        let moved = index.retain([("app", "b"), ("app", "gone-before-it-was-seen")]);
+        assert_eq!(moved.len(), 1, "two SealedSecrets left one state");
         assert_eq!(
             counts(&index),
-            [row(false, "InvalidSpec", 0), row(true, "Unsealed", 1)]
+            [(false, "InvalidSpec", 0), (true, "Unsealed", 1)]
         );
         // The same name in another namespace is another SealedSecret.
         index.record("web", "b", true, "Unsealed");
-        assert_eq!(index.count(&index.intern(true, "Unsealed")), 2);
+        assert_eq!(
+            counts(&index),
+            [(false, "InvalidSpec", 0), (true, "Unsealed", 2)]
+        );
     }
 
     #[test]
-    fn a_reason_is_held_once() {
+    fn namespace_and_name_are_not_run_together() {
         let mut index = Index::default();
-        index.record("app", "a", false, "NoMatchingKey");
-        index.record("app", "b", true, "NoMatchingKey");
-        let reasons: Vec<&Arc<str>> = index.objects.values().map(|s| &s.reason).collect();
-        assert!(Arc::ptr_eq(reasons[0], reasons[1]));
+        index.record("ab", "c", true, "Unsealed");
+        index.record("a", "bc", true, "Unsealed");
+        assert_eq!(counts(&index), [(true, "Unsealed", 2)]);
     }
 
     #[test]
@@ -266,7 +293,7 @@ mod tests {
         let gauge = |ready: bool, reason: &str| {
             readiness
                 .gauges
-                .get(&ReadyLabels {
+                .get(&State {
                     ready,
                     reason: reason.into(),
                 })
@@ -281,13 +308,20 @@ mod tests {
         assert_eq!(gauge(false, "NoMatchingKey"), Some(1));
         assert_eq!(gauge(true, "Unsealed"), Some(1));
 
-        readiness.forget("app", "api");
+        let meta = |namespace: &str, name: &str| ObjectMeta {
+            namespace: Some(namespace.into()),
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        };
+        readiness.forget(&meta("app", "api"));
         assert_eq!(
             gauge(false, "NoMatchingKey"),
             Some(0),
             "a state seen once reads 0, so an alert on it resolves"
         );
-        readiness.retain(|_, _| false);
-        assert_eq!(gauge(true, "Unsealed"), Some(0));
+        readiness.record("web", "db", true, "Unsealed");
+        readiness.retain([&meta("web", "db")]);
+        assert_eq!(gauge(true, "Unsealed"), Some(1), "app/db was not listed");
+        assert_eq!(gauge(false, "NoMatchingKey"), Some(0));
     }
 }
