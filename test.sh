@@ -19,6 +19,7 @@ need_deb() { # command package
 
 need_deb age age
 need_deb curl curl
+need_deb promtool prometheus
 
 say "starting the test API server (tests/cluster/cluster up)"
 tests/cluster/cluster up
@@ -33,7 +34,10 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 say "the committed CRD matches the Rust types (regenerate: seal-operator crd > charts/seal-operator/crds/sealedsecrets.seal.dev.yaml)"
-cargo build --quiet --locked -p seal-operator
+# Both binaries the e2e tests run: `cargo test --workspace` builds a package's binaries only
+# for that package's own integration tests, so seal-operator's would be left as it was (and
+# the e2e tests refuse a binary older than its sources).
+cargo build --quiet --locked -p seal-operator -p seal-cli
 target/debug/seal-operator crd | diff -u charts/seal-operator/crds/sealedsecrets.seal.dev.yaml - \
     || { echo "test.sh: charts/seal-operator/crds/sealedsecrets.seal.dev.yaml is stale; run: cargo run -p seal-operator -- crd > charts/seal-operator/crds/sealedsecrets.seal.dev.yaml" >&2; exit 1; }
 

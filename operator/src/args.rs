@@ -48,7 +48,8 @@ pub struct RunArgs {
     #[arg(long, env = "SEAL_KEY_ROTATION_PERIOD", default_value = "30d", value_parser = parse_duration)]
     pub key_rotation_period: Duration,
 
-    /// Log format on stderr (the audit log always goes to stdout as JSON lines)
+    /// Log format on stderr (the audit log always goes to stdout as JSON lines); text is
+    /// coloured only when stderr is a terminal
     #[arg(long, env = "SEAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
 

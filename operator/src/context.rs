@@ -77,10 +77,20 @@ impl Context {
         cache: &Store<CachedSealedSecret>,
     ) {
         let stale = match event {
-            watcher::Event::Delete(object) => self.ledger.forget(&object.metadata),
-            watcher::Event::InitDone => self
-                .ledger
-                .retain(|ns, name| cache.get(&ObjectRef::new(name).within(ns)).is_some()),
+            watcher::Event::Delete(object) => {
+                // A deleted SealedSecret leaves the seal_sealed_secrets gauges.
+                self.metrics.sealed_secrets.forget(&object.metadata);
+                self.ledger.forget(&object.metadata)
+            }
+            watcher::Event::InitDone => {
+                // As above, for deletions missed while the watch was down.
+                let listed = cache.state();
+                self.metrics
+                    .sealed_secrets
+                    .retain(listed.iter().map(|o| &o.metadata));
+                self.ledger
+                    .retain(|ns, name| cache.get(&ObjectRef::new(name).within(ns)).is_some())
+            }
             _ => return,
         };
         self.metrics.stale_key_sealed.set(stale as i64);

@@ -11,7 +11,8 @@
 //!   and runs the leader's key duties, `publish.rs` writes the public-key ConfigMap;
 //! - `lease.rs` elects the one replica that writes; `run.rs` starts and supervises every
 //!   part; `audit.rs` writes Events and the audit log; `http.rs` and `metrics.rs` serve
-//!   the HTTP ports.
+//!   the HTTP ports, `readiness.rs` counts SealedSecrets by their Ready condition for the
+//!   metrics; `backup.rs` writes the key backup.
 //!
 //! `args` and `run` are the binary's way in; everything else is internal.
 #![forbid(unsafe_code)]
@@ -33,6 +34,7 @@ pub(crate) mod ledger;
 pub(crate) mod metrics;
 pub(crate) mod mirror;
 pub(crate) mod publish;
+pub(crate) mod readiness;
 #[cfg(test)]
 mod reconcile_tests;
 pub(crate) mod rotation;
@@ -53,9 +55,22 @@ pub enum Error {
 }
 
 impl Error {
-    /// The label under which this error is counted in metrics.
+    /// The label under which this error is counted in metrics: one of a fixed few, so that
+    /// what a server or proxy answers cannot grow the number of series.
     pub fn metric_label(&self) -> &'static str {
         match self {
+            Error::Kube(kube::Error::Api(status)) => match status.code {
+                401 => "Unauthorized",
+                403 => "Forbidden",
+                404 => "NotFound",
+                409 => "Conflict",
+                422 => "Invalid",
+                429 => "TooManyRequests",
+                500..=599 => "ServerError",
+                _ => "ApiError",
+            },
+            // The request did not get an answer: connection refused or reset, a timeout.
+            Error::Kube(kube::Error::HyperError(_) | kube::Error::Service(_)) => "Unreachable",
             Error::Kube(_) => "ApiError",
             Error::MissingField(_) => "InvalidSpec",
             Error::Json(_) => "InternalError",

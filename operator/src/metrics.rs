@@ -7,6 +7,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::readiness::Readiness;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: String,
@@ -29,6 +31,8 @@ pub struct Metrics {
     pub leader: LeaderGauge,
     pub key_backup_failures: Counter,
     pub keys_backed_up_at: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// SealedSecrets by what their Ready condition says.
+    pub sealed_secrets: Readiness,
 }
 
 pub type LeaderGauge = Gauge<i64, std::sync::atomic::AtomicI64>;
@@ -81,11 +85,18 @@ impl Default for Metrics {
             "When the leader last found every key in the backup",
             keys_backed_up_at.clone(),
         );
+        let sealed_secrets = Readiness::default();
+        registry.register(
+            "sealed_secrets",
+            "SealedSecrets by the status and reason of their Ready condition, as this replica last wrote them (current on the leader)",
+            sealed_secrets.gauges(),
+        );
         Metrics {
             registry,
             leader,
             key_backup_failures,
             keys_backed_up_at,
+            sealed_secrets,
             unseals,
             unseal_duration,
             keys,
@@ -96,11 +107,69 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts a reconcile that ended in `error` (it is retried with back-off): an
+    /// `outcome="error"` attempt, with the kind of error as its reason.
+    pub fn count_error(&self, error: &crate::Error) {
+        self.unseals
+            .get_or_create(&OutcomeLabels {
+                outcome: "error".into(),
+                reason: error.metric_label().into(),
+            })
+            .inc();
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+
+    fn api_error(code: u16, reason: &str) -> crate::Error {
+        crate::Error::Kube(kube::Error::Api(
+            Status::failure("refused", reason).with_code(code).boxed(),
+        ))
+    }
+
+    #[test]
+    fn errors_are_counted_by_kind_from_a_fixed_set() {
+        let metrics = Metrics::default();
+        metrics.count_error(&api_error(403, "Forbidden"));
+        metrics.count_error(&api_error(403, "Forbidden"));
+        metrics.count_error(&api_error(503, "ServiceUnavailable"));
+        // Whatever reason a proxy makes up, it is not a label value.
+        metrics.count_error(&api_error(418, "Teapot"));
+        metrics.count_error(&crate::Error::MissingField("metadata.uid"));
+        let text = metrics.encode();
+        for line in [
+            r#"seal_unseals_total{outcome="error",reason="Forbidden"} 2"#,
+            r#"seal_unseals_total{outcome="error",reason="ServerError"} 1"#,
+            r#"seal_unseals_total{outcome="error",reason="ApiError"} 1"#,
+            r#"seal_unseals_total{outcome="error",reason="InvalidSpec"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        assert!(!text.contains("Teapot"));
+    }
+
+    #[test]
+    fn sealed_secrets_are_exported_by_ready_and_reason() {
+        let metrics = Metrics::default();
+        metrics
+            .sealed_secrets
+            .record("app", "db", false, "NoMatchingKey");
+        let text = metrics.encode();
+        assert!(
+            text.lines()
+                .any(|l| l == r#"seal_sealed_secrets{ready="false",reason="NoMatchingKey"} 1"#),
+            "{text}"
+        );
     }
 }

@@ -29,8 +29,12 @@ pub fn print_crd() -> Result<(), String> {
 fn init_logging(format: LogFormat) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("SEAL_LOG").unwrap_or_else(|_| "info".into());
+    // Colours only for a person at a terminal: a file or a log collector would keep the
+    // escape codes as text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),

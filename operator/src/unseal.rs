@@ -49,6 +49,7 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
     let ended = match pass(&sealed, &keys, &ctx).await {
         Ok(ended) => ended,
         Err(Failed::NotLeading) => return Ok(Action::await_change()),
+        // Counted by error_policy, like every error a reconcile returns.
         Err(Failed::Api(error)) => {
             record_error(&ctx, &sealed, &error);
             return Err(error);
@@ -75,6 +76,13 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
         record_error(&ctx, &sealed, &error);
         return Err(error);
     }
+    // The seal_sealed_secrets gauges follow the Ready condition just written.
+    ctx.metrics.sealed_secrets.record(
+        &namespace,
+        &name,
+        report.outcome.ready,
+        &report.outcome.reason,
+    );
     let key_ids = match &ended {
         Ended::Unsealed {
             key_ids,
@@ -124,17 +132,10 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
         .unwrap_or_else(Action::await_change))
 }
 
-/// An attempt that ended in an API error is counted and has its audit line too; it is
-/// retried with back-off.
+/// An attempt that ended in an API error has its audit line too (`error_policy` counts it);
+/// it is retried with back-off.
 fn record_error(ctx: &Context, sealed: &SealedSecret, error: &Error) {
     let reason = error.metric_label();
-    ctx.metrics
-        .unseals
-        .get_or_create(&OutcomeLabels {
-            outcome: "error".into(),
-            reason: reason.into(),
-        })
-        .inc();
     let namespace = sealed.namespace().unwrap_or_default();
     let name = sealed.name_any();
     let message = error.to_string();
@@ -334,12 +335,14 @@ impl Drop for WipedSecret {
 
 /// Failed API calls back off exponentially per object: 0.5 s doubling to 5 minutes.
 pub fn error_policy(sealed: Arc<CachedSealedSecret>, error: &Error, ctx: Arc<Context>) -> Action {
+    // metrics hook: every failed reconcile is an outcome="error" attempt.
+    ctx.metrics.count_error(error);
     let attempt = ctx
         .ledger
         .failed(&sealed.namespace().unwrap_or_default(), &sealed.name_any());
     let delay = Duration::from_millis(500)
         .saturating_mul(1 << attempt.min(10))
         .min(Duration::from_secs(300));
-    tracing::warn!(sealed_secret = %sealed.name_any(), namespace = ?sealed.namespace(), %error, retry_in = ?delay, "reconcile failed");
+    tracing::warn!(sealed_secret = %sealed.name_any(), namespace = %sealed.namespace().unwrap_or_default(), %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }

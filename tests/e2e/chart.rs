@@ -10,7 +10,8 @@ use kube::CustomResourceExt;
 use kube::api::PostParams;
 use seal_e2e::chart::ChartRbac;
 use seal_e2e::operator::{Operator, seal_secret};
-use seal_e2e::tools::{helm_output, kubectl, render};
+use seal_e2e::promql;
+use seal_e2e::tools::{chart_file, helm_output, kubectl, promtool, render};
 use seal_e2e::{TestNamespace, eventually, wait::install_crd};
 use seal_shared::sealed_secret::SealedSecret;
 use serde_json::{Value, json};
@@ -120,6 +121,127 @@ fn rbac_is_exactly_as_intended() -> Result<()> {
     Ok(())
 }
 
+/// The promtool unit tests of the chart's alerts, and the alerts of the chart.
+const ALERT_TESTS: [&str; 2] = ["alerts.test.yaml", "alerts-week.test.yaml"];
+
+#[test]
+fn the_alerts_fire_for_lasting_failures_and_only_then() -> Result<()> {
+    let docs = render(&["-n", "seal-system", "--set", "prometheusRule.enabled=true"])?;
+    let rule = of_kind(&docs, "PrometheusRule")
+        .into_iter()
+        .next()
+        .context("no PrometheusRule rendered")?;
+    let dir = tempfile::tempdir()?;
+    // JSON is YAML: the rendered groups, as a Prometheus rules file.
+    let rules = json!({"groups": rule["spec"]["groups"]});
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        serde_json::to_string(&rules)?,
+    )?;
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/chart");
+    let mut tested: Vec<(String, bool)> = Vec::new();
+    for file in ALERT_TESTS {
+        let text = std::fs::read_to_string(format!("{source}/{file}"))?;
+        std::fs::write(dir.path().join(file), &text)?;
+        let tests: Value = serde_saphyr::from_str(&text)?;
+        for case in tests["tests"].as_array().into_iter().flatten() {
+            for check in case["alert_rule_test"].as_array().into_iter().flatten() {
+                let fires = check["exp_alerts"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty());
+                tested.push((
+                    check["alertname"].as_str().unwrap_or_default().into(),
+                    fires,
+                ));
+            }
+        }
+    }
+    let mut args = vec!["test", "rules"];
+    args.extend(ALERT_TESTS);
+    let out = promtool(&args, dir.path())?;
+    assert!(
+        out.status.success(),
+        "promtool test rules failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every alert is shown both to fire and to stay silent.
+    for (alert, _) in promql::alert_queries(&docs)? {
+        for fires in [true, false] {
+            assert!(
+                tested.contains(&(alert.clone(), fires)),
+                "no promtool test where {alert} {}",
+                if fires { "fires" } else { "stays silent" }
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_grafana_dashboard_is_off_by_default_and_well_formed() -> Result<()> {
+    let is_dashboard = |d: &&Value| {
+        d["kind"] == "ConfigMap" && d["metadata"]["labels"]["grafana_dashboard"] == "1"
+    };
+    assert!(
+        !render(&["-n", "seal-system"])?
+            .iter()
+            .any(|d| is_dashboard(&d)),
+        "the dashboard must be off by default"
+    );
+    let docs = render(&[
+        "-n",
+        "seal-system",
+        "--set",
+        "grafanaDashboard.enabled=true",
+    ])?;
+    let map = docs
+        .iter()
+        .find(is_dashboard)
+        .context("no ConfigMap with grafana_dashboard: \"1\"")?;
+    assert_eq!(map["metadata"]["namespace"], "seal-system");
+    let text = map["data"]["seal-operator.json"]
+        .as_str()
+        .context("no seal-operator.json in the ConfigMap")?;
+    let dashboard: Value = serde_json::from_str(text).context("the dashboard is not JSON")?;
+    let committed: Value = serde_json::from_str(&chart_file("dashboards/seal-operator.json")?)?;
+    assert_eq!(dashboard, committed, "the ConfigMap holds the chart's file");
+    assert!(dashboard["uid"].is_string() && dashboard["title"].is_string());
+
+    let panels = dashboard["panels"].as_array().context("no panels")?;
+    let ids: BTreeSet<i64> = panels.iter().filter_map(|p| p["id"].as_i64()).collect();
+    assert_eq!(ids.len(), panels.len(), "panel ids must be unique");
+    for panel in panels {
+        assert!(
+            panel["gridPos"]["w"].is_i64() && panel["gridPos"]["h"].is_i64(),
+            "{}: no gridPos",
+            panel["title"]
+        );
+        assert!(
+            panel["targets"].as_array().is_some_and(|t| !t.is_empty()),
+            "{}: no query",
+            panel["title"]
+        );
+    }
+    // What the dashboard is for: every metric the operator exports has a panel.
+    let queried: BTreeSet<String> = promql::dashboard_queries(&dashboard)?
+        .into_iter()
+        .flat_map(|q| q.metrics)
+        .collect();
+    for metric in [
+        "seal_unseals_total",
+        "seal_sealed_secrets",
+        "seal_unseal_duration_seconds_bucket",
+        "seal_keys",
+        "seal_leader",
+        "seal_sealed_with_noncurrent_key",
+        "seal_last_key_rotation_timestamp_seconds",
+    ] {
+        assert!(queried.contains(metric), "no panel shows {metric}");
+    }
+    Ok(())
+}
+
 #[test]
 fn the_values_schema_rejects_wrong_types() -> Result<()> {
     let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/seal-operator");
@@ -129,6 +251,8 @@ fn the_values_schema_rejects_wrong_types() -> Result<()> {
         "leaderElection=maybe",
         "service.httpPort=http",
         "keyRotationPeriod=monthly",
+        "prometheusRule.noLeaderFor=soon",
+        "grafanaDashboard.enabled=yes",
         "unknownValue=1",
     ] {
         let out = helm_output(&["template", "seal", chart, "--set", bad])?;

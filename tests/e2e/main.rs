@@ -8,6 +8,7 @@ mod drift;
 mod key_lifecycle;
 mod key_protection;
 mod leadership;
+mod observability;
 mod operator;
 mod rotation;
 mod smoke;

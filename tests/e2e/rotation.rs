@@ -21,6 +21,25 @@ async fn key_secrets(ns: &TestNamespace) -> Result<Vec<Secret>> {
         .items)
 }
 
+/// The id of the published key whose recipient is `recipient`.
+async fn published_id(ns: &TestNamespace, recipient: &str) -> Result<String> {
+    use seal_shared::public_keys::{CONFIGMAP, KEYS_KEY, PublishedKey};
+    let map = ns
+        .api::<k8s_openapi::api::core::v1::ConfigMap>()
+        .get(CONFIGMAP)
+        .await?;
+    let keys: Vec<PublishedKey> = serde_json::from_str(
+        map.data
+            .and_then(|d| d.get(KEYS_KEY).cloned())
+            .as_deref()
+            .unwrap_or("[]"),
+    )?;
+    keys.into_iter()
+        .find(|k| k.recipient == recipient)
+        .map(|k| k.id)
+        .ok_or_else(|| anyhow::anyhow!("{recipient} is not published"))
+}
+
 /// The value of `seal_sealed_with_noncurrent_key` on the operator's metrics endpoint.
 async fn noncurrent_gauge(operator: &Operator) -> Result<i64> {
     let (_, metrics) = operator.get(operator.metrics_port, "/metrics").await?;
@@ -87,11 +106,26 @@ async fn rotation_keeps_old_keys_and_seals_with_the_new_one() -> Result<()> {
         states.iter().any(|s| s == "active"),
         "one key must seal: {states:?}"
     );
+    // A Secret is written before its status: compare statuses only once both say Ready, or
+    // an empty one would differ from anything.
+    for name in ["old", "new"] {
+        eventually(&format!("{name} Ready"), WAIT, || async {
+            Ok(ns.ready_reason(name).await?.filter(|(s, _)| s == "True"))
+        })
+        .await?;
+    }
     let new_status = sealed_api.get("new").await?.status.unwrap_or_default();
     let old_status = sealed_api.get("old").await?.status.unwrap_or_default();
-    assert_ne!(
-        new_status.key_ids, old_status.key_ids,
-        "new seals must use the new key ({second})"
+    let first_id = published_id(&ns, &first).await?;
+    assert_eq!(
+        old_status.key_ids,
+        [first_id.as_str()],
+        "old was sealed with the first key"
+    );
+    assert!(
+        new_status.key_ids.len() == 1 && new_status.key_ids[0] != first_id,
+        "new seals must use a newer key ({second}), not {:?}",
+        new_status.key_ids
     );
 
     // Every rotation reconciles everything; an unchanged Secret must not be written again.

@@ -72,9 +72,9 @@ impl Drop for ChartRbac {
     }
 }
 
-/// A client that acts as `user`, who may do in `ns` exactly what `rules` (RBAC policy rules)
-/// allow, through a Role and RoleBinding of its own.
-pub async fn client_as(ns: &TestNamespace, user: &str, rules: Value) -> Result<Client> {
+/// Gives `user` in `ns` exactly what `rules` (RBAC policy rules) allow, through a Role and
+/// RoleBinding of its own.
+fn grant(ns: &TestNamespace, user: &str, rules: Value) -> Result<()> {
     let role = format!("{user}-role");
     let objects = json!({"apiVersion": "v1", "kind": "List", "items": [
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
@@ -88,9 +88,32 @@ pub async fn client_as(ns: &TestNamespace, user: &str, rules: Value) -> Result<C
         &["apply", "-f", "-"],
         Some(&serde_json::to_string(&objects)?),
     )?;
+    Ok(())
+}
+
+/// A client that acts as `user`, who may do in `ns` exactly what `rules` (RBAC policy rules)
+/// allow, through a Role and RoleBinding of its own.
+pub async fn client_as(ns: &TestNamespace, user: &str, rules: Value) -> Result<Client> {
+    grant(ns, user, rules)?;
     let kubeconfig = Kubeconfig::read_from(crate::kubeconfig_path())?;
     let mut config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
     config.auth_info.impersonate = Some(user.to_owned());
     Ok(Client::try_from(config)?)
+}
+
+/// A kubeconfig for a process that acts as `user`, who may do in `ns` exactly what `rules`
+/// allow. The file goes when the returned handle is dropped.
+pub fn kubeconfig_as(
+    ns: &TestNamespace,
+    user: &str,
+    rules: Value,
+) -> Result<tempfile::NamedTempFile> {
+    grant(ns, user, rules)?;
+    let admin = std::fs::read_to_string(crate::kubeconfig_path())?;
+    let mut config: Value = serde_saphyr::from_str(&admin)?;
+    config["users"][0]["user"]["as"] = json!(user);
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), serde_json::to_string(&config)?)?;
+    Ok(file)
 }

@@ -14,6 +14,7 @@ use kube::{Api, Client, Config};
 
 pub mod chart;
 pub mod operator;
+pub mod promql;
 pub mod tools;
 pub mod wait;
 

@@ -1,13 +1,16 @@
 //! Running the real seal-operator and seal binaries from the workspace's target directory.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-/// The directory holding the workspace's binaries (next to this test's own executable).
+/// A binary of the workspace, from the target directory this test was built into. A binary
+/// older than any source it was built from is refused: it would test code that is gone.
+/// (`cargo test` builds a package's binaries only for that package's own integration tests,
+/// never for this crate's.)
 pub fn bin(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let dir = exe
@@ -15,12 +18,104 @@ pub fn bin(name: &str) -> Result<PathBuf> {
         .and_then(|deps| deps.parent())
         .context("no target directory")?;
     let path = dir.join(name);
+    let build = build_command(dir);
     anyhow::ensure!(
         path.is_file(),
-        "{} is not built; run `cargo build --workspace` (./test.sh does)",
+        "{} is not built; run `{build}` (./test.sh does)",
         path.display()
     );
+    if let Some(source) = newer_source(&path)? {
+        anyhow::bail!(
+            "{} is older than {}, so it would test old code; run `{build}` first (./test.sh does)",
+            path.display(),
+            source.display()
+        );
+    }
     Ok(path)
+}
+
+/// The cargo command that builds the binaries into `dir` (target/debug, target/release, or
+/// a custom profile's directory).
+fn build_command(dir: &Path) -> String {
+    let profile = match dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => String::new(),
+        Some("release") => " --release".to_owned(),
+        Some(other) => format!(" --profile {other}"),
+    };
+    format!("cargo build -p seal-cli -p seal-operator{profile}")
+}
+
+/// A source file changed after `binary` was built, if any. Cargo lists the workspace sources
+/// a binary was built from in `<binary>.d`, tests excepted, so an edit to a test alone does
+/// not make the binary stale; without that file every file under the crates' `src` counts.
+fn newer_source(binary: &Path) -> Result<Option<PathBuf>> {
+    let built = std::fs::metadata(binary)?.modified()?;
+    let sources = match std::fs::read_to_string(binary.with_file_name(format!(
+        "{}.d",
+        binary.file_name().and_then(|n| n.to_str()).unwrap_or_default()
+    ))) {
+        Ok(listing) => dep_info_sources(&listing),
+        Err(_) => workspace_sources()?,
+    };
+    for source in sources {
+        // A source that is gone was removed from the crate, which changed another file too.
+        let Ok(changed) = std::fs::metadata(&source).and_then(|m| m.modified()) else {
+            continue;
+        };
+        if changed > built {
+            return Ok(Some(source));
+        }
+    }
+    Ok(None)
+}
+
+/// The prerequisites in a Makefile-style dep-info file (`target: a.rs b.rs`, spaces in
+/// names escaped with a backslash).
+fn dep_info_sources(listing: &str) -> Vec<PathBuf> {
+    let mut sources = Vec::new();
+    for line in listing.lines() {
+        let Some((_, prerequisites)) = line.split_once(": ") else {
+            continue;
+        };
+        let mut current = String::new();
+        let mut chars = prerequisites.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => current.extend(chars.next()),
+                ' ' => {
+                    if !current.is_empty() {
+                        sources.push(PathBuf::from(std::mem::take(&mut current)));
+                    }
+                }
+                _ => current.push(c),
+            }
+        }
+        if !current.is_empty() {
+            sources.push(PathBuf::from(current));
+        }
+    }
+    sources
+}
+
+/// Every file under the binaries' crates' `src` directories.
+fn workspace_sources() -> Result<Vec<PathBuf>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut pending: Vec<PathBuf> = ["cli/src", "operator/src", "shared/src"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    let mut files = Vec::new();
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("{}", dir.display()))? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                pending.push(entry.path());
+            } else {
+                files.push(entry.path());
+            }
+        }
+    }
+    Ok(files)
 }
 
 fn free_port() -> Result<u16> {
@@ -66,15 +161,15 @@ impl Operator {
         let (http_port, metrics_port) = (free_port()?, free_port()?);
         let stdout = dir.path().join("audit.log");
         let stderr = dir.path().join("operator.log");
+        // JSON logs unless the test asks for another format (the flag may be given once).
+        let format = if extra.iter().any(|a| a.starts_with("--log-format")) {
+            &[][..]
+        } else {
+            &["--log-format", "json"][..]
+        };
         let child = Command::new(bin("seal-operator")?)
-            .args([
-                "--namespace",
-                namespace,
-                "--watch-namespace",
-                namespace,
-                "--log-format",
-                "json",
-            ])
+            .args(["--namespace", namespace, "--watch-namespace", namespace])
+            .args(format)
             .arg(format!("--http-addr=127.0.0.1:{http_port}"))
             .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
             .args(extra)
@@ -293,5 +388,59 @@ impl LeaderSampler {
 impl Drop for LeaderSampler {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dep_info_lists_the_sources() {
+        let listing =
+            "/t/debug/seal: /w/cli/src/main.rs /w/my\\ dir/lib.rs\n\n/w/cli/src/main.rs:\n";
+        assert_eq!(
+            dep_info_sources(listing),
+            [
+                PathBuf::from("/w/cli/src/main.rs"),
+                PathBuf::from("/w/my dir/lib.rs")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_binary_older_than_a_source_is_refused() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let source = dir.path().join("main.rs");
+        let binary = dir.path().join("seal");
+        std::fs::write(&source, "fn main() {}")?;
+        std::fs::write(&binary, "")?;
+        let listing = format!("{}: {}\n", binary.display(), source.display());
+        std::fs::write(dir.path().join("seal.d"), listing)?;
+        let old = std::time::SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&source)?
+            .set_modified(old)?;
+        assert_eq!(newer_source(&binary)?, None);
+        // An edit after the build.
+        std::fs::File::options()
+            .write(true)
+            .open(&source)?
+            .set_modified(old + Duration::from_secs(120))?;
+        assert_eq!(newer_source(&binary)?, Some(source));
+        Ok(())
+    }
+
+    #[test]
+    fn the_build_command_matches_the_profile() {
+        assert_eq!(
+            build_command(Path::new("/w/target/debug")),
+            "cargo build -p seal-cli -p seal-operator"
+        );
+        assert_eq!(
+            build_command(Path::new("/w/target/release")),
+            "cargo build -p seal-cli -p seal-operator --release"
+        );
     }
 }

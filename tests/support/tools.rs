@@ -59,3 +59,27 @@ pub fn render(args: &[&str]) -> Result<Vec<serde_json::Value>> {
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
+
+/// Runs promtool (the Debian package `prometheus`, which ./test.sh installs; `SEAL_PROMTOOL`
+/// names another) in `dir`. A missing promtool is an error, never a skip.
+pub fn promtool(args: &[&str], dir: &std::path::Path) -> Result<Output> {
+    let program = std::env::var("SEAL_PROMTOOL")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "promtool".to_owned());
+    Command::new(&program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .with_context(|| {
+            format!(
+                "cannot run {program}; install it with `apt-get install prometheus` (./test.sh does)"
+            )
+        })
+}
+
+/// The chart's source files, for tests that compare with what it renders.
+pub fn chart_file(path: &str) -> Result<String> {
+    let full = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/seal-operator/").to_owned() + path;
+    std::fs::read_to_string(&full).with_context(|| format!("reading {full}"))
+}
