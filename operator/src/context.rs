@@ -25,7 +25,7 @@ pub struct Context {
     /// write nothing, so there is one writer and one set of Events.
     leading: Leadership,
     /// Back-off, key use and whether a pass is due, per SealedSecret.
-    pub ledger: Ledger,
+    pub ledger: Arc<Ledger>,
     /// The operator's own namespace, where its key Secrets live.
     pub key_namespace: String,
 }
@@ -38,6 +38,7 @@ impl Context {
         metrics: Arc<Metrics>,
         leading: Leadership,
         key_namespace: &str,
+        ledger: Arc<Ledger>,
     ) -> Self {
         Context {
             client,
@@ -45,8 +46,18 @@ impl Context {
             audit,
             metrics,
             leading,
-            ledger: Ledger::default(),
+            ledger,
             key_namespace: key_namespace.to_owned(),
+        }
+    }
+
+    /// Publishes how many SealedSecrets each key opened (`seal_sealed_secrets_by_key`),
+    /// zero for a held key that opened none.
+    pub fn publish_key_uses(&self, keys: &KeySet) {
+        let uses = self.ledger.key_uses();
+        for info in &keys.infos {
+            let count = uses.get(&info.id).copied().unwrap_or(0);
+            self.metrics.key_uses(info.id, count);
         }
     }
 
@@ -94,6 +105,7 @@ impl Context {
             _ => return,
         };
         self.metrics.stale_key_sealed.set(stale as i64);
+        self.publish_key_uses(&self.keys.snapshot());
     }
 }
 

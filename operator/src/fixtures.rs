@@ -218,6 +218,7 @@ pub fn context(keys: KeySet) -> (Arc<Context>, ApiServer, tokio::sync::watch::Se
         Arc::new(Metrics::default()),
         leading,
         "seal-system",
+        Arc::default(),
     );
     (Arc::new(ctx), ApiServer { handle }, sender)
 }

@@ -22,6 +22,8 @@ pub struct ApiState {
     pub leading: crate::lease::Leadership,
     /// Whether this replica has written the public-key ConfigMap since it started.
     pub published: Arc<AtomicBool>,
+    /// What the passes found; its key counts are current on the leader.
+    pub ledger: Arc<crate::ledger::Ledger>,
 }
 
 pub async fn serve_api(addr: SocketAddr, state: ApiState) -> std::io::Result<()> {
@@ -60,9 +62,23 @@ async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
 
 async fn public_keys(State(state): State<ApiState>) -> impl IntoResponse {
     let set = state.keys.snapshot();
+    // Only the leader reconciles, so only its counts are current; others say null.
+    let uses = state.leading.is_leading().then(|| state.ledger.key_uses());
+    let keys: Vec<serde_json::Value> = crate::publish::published(&set)
+        .into_iter()
+        .zip(&set.infos)
+        .map(|(published, info)| {
+            let mut key = serde_json::to_value(published).unwrap_or_default();
+            key["sealedSecrets"] = uses
+                .as_ref()
+                .map(|u| u.get(&info.id).copied().unwrap_or(0))
+                .into();
+            key
+        })
+        .collect();
     let body = serde_json::json!({
         "recipient": set.current().map(|k| k.recipient.clone()),
-        "keys": crate::publish::published(&set),
+        "keys": keys,
     });
     (
         [(header::CONTENT_TYPE, "application/json")],

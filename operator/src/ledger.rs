@@ -16,7 +16,7 @@
 //! Only versions the watch has shown count, so an edit or deletion by anyone else always
 //! gets a pass (its event arrives after the change and wakes the SealedSecret again).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Mutex, MutexGuard};
 
@@ -67,10 +67,53 @@ struct Mark {
     key_ids: Vec<KeyId>,
 }
 
+/// The passes that left SealedSecrets Ready, and how many of those each key opened.
+#[derive(Default)]
+struct Settled {
+    marks: HashMap<Key, Mark>,
+    uses: BTreeMap<KeyId, usize>,
+}
+
+impl Settled {
+    fn insert(&mut self, key: Key, mark: Mark) {
+        self.count(&mark.key_ids, true);
+        if let Some(old) = self.marks.insert(key, mark) {
+            self.count(&old.key_ids, false);
+        }
+    }
+
+    fn remove(&mut self, key: &Key) {
+        if let Some(old) = self.marks.remove(key) {
+            self.count(&old.key_ids, false);
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Key) -> bool) {
+        let gone: Vec<Key> = self.marks.keys().filter(|k| !keep(k)).cloned().collect();
+        for key in &gone {
+            self.remove(key);
+        }
+    }
+
+    fn count(&mut self, ids: &[KeyId], add: bool) {
+        for id in ids {
+            let uses = self.uses.entry(*id).or_insert(0);
+            *uses = if add {
+                *uses + 1
+            } else {
+                uses.saturating_sub(1)
+            };
+            if *uses == 0 {
+                self.uses.remove(id);
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Ledger {
     seen: Mutex<Mirror<Key, u64>>,
-    settled: Mutex<HashMap<Key, Mark>>,
+    settled: Mutex<Settled>,
     failures: Mutex<HashMap<Key, u32>>,
     stale: Mutex<HashSet<Key>>,
 }
@@ -114,11 +157,16 @@ impl Ledger {
     ) -> Option<Vec<KeyId>> {
         let key = key(sealed);
         let settled = lock(&self.settled);
-        let mark = settled.get(&key)?;
+        let mark = settled.marks.get(&key)?;
         let same = mark.desired == desired_state(sealed)
             && lock(&self.seen).get(&key) == Some(&mark.secret_version)
             && mark.key_ids.iter().all(|id| held(*id));
         same.then(|| mark.key_ids.clone())
+    }
+
+    /// How many SealedSecrets each key opened, as the passes that left them Ready found.
+    pub fn key_uses(&self) -> BTreeMap<KeyId, usize> {
+        lock(&self.settled).uses.clone()
     }
 
     /// Counts one more failed pass in a row and answers how many came before it.
@@ -163,7 +211,7 @@ impl Ledger {
     /// a relist); answers how many stale ones remain.
     pub fn retain(&self, exists: impl Fn(&str, &str) -> bool) -> usize {
         let keep = |(ns, name): &Key| exists(ns, name);
-        lock(&self.settled).retain(|k, _| keep(k));
+        lock(&self.settled).retain(keep);
         lock(&self.failures).retain(|k, _| keep(k));
         let mut stale = lock(&self.stale);
         stale.retain(keep);
@@ -307,11 +355,29 @@ mod tests {
         ledger.record(&sealed(1, "u1"), Some("10"), &[id()]);
         ledger.observe(&Event::Apply(secret("10")));
         ledger.forget(&sealed(1, "u1"));
-        assert!(lock(&ledger.settled).is_empty() && lock(&ledger.failures).is_empty());
+        assert!(lock(&ledger.settled).marks.is_empty() && lock(&ledger.failures).is_empty());
+        assert!(ledger.key_uses().is_empty());
         assert!(lock(&ledger.stale).is_empty());
         assert_eq!(lock(&ledger.seen).len(), 1, "its Secret is still there");
         ledger.observe(&Event::Delete(secret("10")));
         assert_eq!(lock(&ledger.seen).len(), 0);
+    }
+
+    #[test]
+    fn each_key_counts_the_sealed_secrets_it_opened() {
+        let other: KeyId = "1d98b528a875cd08".parse().expect("a key id");
+        let ledger = Ledger::default();
+        ledger.record(&sealed(1, "u1"), Some("10"), &[id()]);
+        let mut web = sealed(1, "u2");
+        web.name = Some("web".into());
+        ledger.record(&web, Some("11"), &[id(), other]);
+        assert_eq!(ledger.key_uses(), [(id(), 2), (other, 1)].into());
+        // Resealed to the other key only: counted once, under it.
+        ledger.record(&web, Some("12"), &[other]);
+        assert_eq!(ledger.key_uses(), [(id(), 1), (other, 1)].into());
+        ledger.unsettle(&sealed(1, "u1"));
+        ledger.retain(|_, name| name != "web");
+        assert!(ledger.key_uses().is_empty());
     }
 
     #[test]

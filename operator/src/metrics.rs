@@ -33,6 +33,12 @@ pub struct Metrics {
     pub keys_backed_up_at: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// SealedSecrets by what their Ready condition says.
     pub sealed_secrets: Readiness,
+    by_key: Family<KeyLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct KeyLabels {
+    pub key_id: String,
 }
 
 pub type LeaderGauge = Gauge<i64, std::sync::atomic::AtomicI64>;
@@ -91,8 +97,15 @@ impl Default for Metrics {
             "SealedSecrets by the status and reason of their Ready condition, as this replica last wrote them (current on the leader)",
             sealed_secrets.gauges(),
         );
+        let by_key = Family::<KeyLabels, Gauge>::default();
+        registry.register(
+            "sealed_secrets_by_key",
+            "SealedSecrets whose items the key opened, as the leader last left them Ready",
+            by_key.clone(),
+        );
         Metrics {
             registry,
+            by_key,
             leader,
             key_backup_failures,
             keys_backed_up_at,
@@ -107,6 +120,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    pub fn key_uses(&self, id: seal_shared::keys::KeyId, count: usize) {
+        self.by_key
+            .get_or_create(&KeyLabels {
+                key_id: id.to_string(),
+            })
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
     /// Counts a reconcile that ended in `error` (it is retried with back-off): an
     /// `outcome="error"` attempt, with the kind of error as its reason.
     pub fn count_error(&self, error: &crate::Error) {

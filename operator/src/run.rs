@@ -10,6 +10,7 @@ use crate::controller;
 use crate::http;
 use crate::keys::{self, KeyState, Keys};
 use crate::lease::{Elector, Leadership};
+use crate::ledger::Ledger;
 use crate::metrics::{Metrics, StateLabels};
 use crate::rotation::LeaderDuties;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -122,6 +123,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         (leading, None, Some(sender))
     };
     let published = Arc::new(AtomicBool::new(false));
+    let ledger = Arc::new(Ledger::default());
     let http_addr = args.http_addr;
     let serving_api = http::serve_api(
         http_addr,
@@ -129,6 +131,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
             keys: keys.clone(),
             leading: leading.clone(),
             published: published.clone(),
+            ledger: ledger.clone(),
         },
     );
     parts.spawn(async move {
@@ -150,7 +153,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     let mut duties = tokio::spawn(duties.run(leading.clone(), stopping.clone()));
 
     let ctx = Arc::new(Context::new(
-        client, keys, audit, metrics, leading, &namespace,
+        client, keys, audit, metrics, leading, &namespace, ledger,
     ));
     let watch_namespace = args.watch_namespace.clone();
     let mut stopped = stopping.clone();

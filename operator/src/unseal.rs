@@ -126,6 +126,7 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
         adopted_from: report.adopted_from.as_deref(),
     });
     ctx.ledger.succeeded(&namespace, &name);
+    ctx.publish_key_uses(&keys);
     Ok(report
         .requeue
         .map(Action::requeue)

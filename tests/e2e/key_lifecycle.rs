@@ -175,3 +175,68 @@ async fn exactly_one_key_seals_after_a_restore_or_a_rotation_cut_short() -> Resu
     drop(operator);
     ns.delete().await
 }
+
+#[tokio::test]
+async fn each_key_counts_the_sealed_secrets_it_opened() -> Result<()> {
+    use seal_e2e::operator::seal_secret;
+    let ns = TestNamespace::create("key-uses").await?;
+    install_crd(&ns.client, &SealedSecret::crd()).await?;
+    let operator = Operator::start(&ns.name, &["--key-rotation-period=0"])?;
+    operator.wait_ready().await?;
+    let sealed_api = ns.api::<SealedSecret>();
+    for name in ["one", "two"] {
+        sealed_api
+            .create(
+                &PostParams::default(),
+                &seal_secret(&ns.name, name, "Opaque", &[("k", "v")])?,
+            )
+            .await?;
+    }
+    let first = key_states(&ns).await?[0].0.clone();
+    annotate(&ns, ROTATE_REQUESTED, "count-test").await?;
+    eventually("the request answered", WAIT, || async {
+        Ok(answered(&ns).await?.filter(|a| a == "count-test"))
+    })
+    .await?;
+    sealed_api
+        .create(
+            &PostParams::default(),
+            &seal_secret(&ns.name, "three", "Opaque", &[("k", "v")])?,
+        )
+        .await?;
+    let second = key_states(&ns).await?[1].0.clone();
+    let counts = eventually("counts per key", WAIT, || async {
+        let (_, body) = operator.get(operator.http_port, "/v1/keys").await?;
+        let keys: serde_json::Value = serde_json::from_str(&body)?;
+        let count = |id: &str| {
+            keys["keys"]
+                .as_array()
+                .and_then(|k| k.iter().find(|k| k["id"] == id))
+                .and_then(|k| k["sealedSecrets"].as_u64())
+        };
+        Ok((count(&first) == Some(2) && count(&second) == Some(1)).then_some(body))
+    })
+    .await?;
+    let (_, metrics) = operator.get(operator.metrics_port, "/metrics").await?;
+    assert!(
+        metrics.contains(&format!(
+            "seal_sealed_secrets_by_key{{key_id=\"{first}\"}} 2"
+        )),
+        "{metrics}"
+    );
+    sealed_api
+        .delete("one", &kube::api::DeleteParams::default())
+        .await?;
+    eventually("a deleted SealedSecret uncounted", WAIT, || async {
+        let (_, metrics) = operator.get(operator.metrics_port, "/metrics").await?;
+        Ok(metrics
+            .contains(&format!(
+                "seal_sealed_secrets_by_key{{key_id=\"{first}\"}} 1"
+            ))
+            .then_some(()))
+    })
+    .await?;
+    assert!(counts.contains("sealedSecrets"));
+    drop(operator);
+    ns.delete().await
+}
