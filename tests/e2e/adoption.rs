@@ -375,6 +375,9 @@ async fn a_secret_that_bitnami_controls_moves_over_without_a_gap() -> Result<()>
         audit_adopted_from(&operator, "db")?,
         [format!("bitnami.com/SealedSecret {bitnami_uid}")]
     );
+    // With both CRDs installed, `sealed` names seal's kind alone.
+    let listed = kubectl(&["get", "sealed", "-n", &ns.name, "-o", "name"], None)?;
+    assert_eq!(listed.trim(), "sealedsecret.seal.dev/db", "{listed}");
     kubectl(
         &["delete", "-n", &ns.name, "sealedsecrets.bitnami.com", "db"],
         None,
