@@ -9,6 +9,7 @@ use seal_shared::scope::Scope;
 use serde::Deserialize;
 
 use crate::failure::{Context, Failure, Result};
+use crate::files::{KeyFile, read_key_file};
 
 pub const FILE_NAME: &str = ".seal.yaml";
 
@@ -50,8 +51,7 @@ pub fn find(start: &Path) -> Option<PathBuf> {
 /// Applies the first rule of `config_path` whose path pattern matches `input`.
 pub fn rule_for(config_path: &Path, input: &Path) -> Result<Option<Rule>> {
     let origin = config_path.display().to_string();
-    let text = std::fs::read_to_string(config_path)
-        .map_err(|e| Failure::io(format!("cannot read {origin}"), e))?;
+    let text = crate::files::Input::File(config_path.to_path_buf()).read_text()?;
     let config: ConfigFile = seal_shared::yaml::from_multiple::<ConfigFile>(&text)
         .within(&origin)?
         .into_iter()
@@ -66,27 +66,28 @@ pub fn rule_for(config_path: &Path, input: &Path) -> Result<Option<Rule>> {
                 Failure::new(format!(
                     "{place}: path is not a valid regular expression: {e}"
                 ))
+                .hint("fix the pattern; it is a Rust regex, matched against the path relative to .seal.yaml")
             })?;
             if !regex.is_match(&relative) {
                 continue;
             }
         }
-        let mut recipients = rule
-            .recipients
-            .iter()
-            .map(|r| r.parse::<SealRecipient>())
-            .collect::<Result<Vec<_>, _>>()
-            .within(&place)?;
+        let mut recipients =
+            crate::recipients::parse_values(&rule.recipients, &format!("{place}.recipients"))?;
         if let Some(file) = &rule.recipients_file {
             let path = base.join(file);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| Failure::io(format!("{place}: cannot read {}", path.display()), e))?;
+            let text = read_key_file(
+                &path,
+                KeyFile::Recipients,
+                &format!("{place}.recipientsFile"),
+            )?;
             recipients.extend(parse_recipients_file(&text, &path.display().to_string())?);
         }
         if recipients.is_empty() {
             return Err(Failure::new(format!(
                 "{place}: the rule matching {relative} lists no recipients"
-            )));
+            ))
+            .hint("give the rule recipients: or recipientsFile:"));
         }
         return Ok(Some(Rule {
             recipients,

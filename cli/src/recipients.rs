@@ -9,7 +9,7 @@ use seal_shared::scope::Scope;
 
 use crate::config;
 use crate::failure::{Context, Failure, Result};
-use crate::files::Input;
+use crate::files::{Input, KeyFile, read_key_file};
 
 #[derive(Args, Debug, Clone)]
 pub struct RecipientArgs {
@@ -48,19 +48,18 @@ pub struct Resolved {
 impl RecipientArgs {
     pub fn resolve(&self, input: &Input) -> Result<Resolved> {
         if !self.recipients.is_empty() || !self.recipients_files.is_empty() {
-            let mut recipients = self
-                .recipients
-                .iter()
-                .map(|r| r.parse::<SealRecipient>())
-                .collect::<Result<Vec<_>, _>>()
-                .within("--recipient")?;
+            let mut recipients = parse_values(
+                &self.recipients,
+                &crate::cli::given_as("recipients", "-r/--recipient"),
+            )?;
+            let files_given_as = crate::cli::given_as("recipients_files", "-R/--recipients-file");
             for path in &self.recipients_files {
+                let text = read_key_file(path, KeyFile::Recipients, &files_given_as)?;
                 let origin = path.display().to_string();
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| Failure::io(format!("cannot read {origin}"), e))?;
                 let found = parse_recipients_file(&text, &origin)?;
                 if found.is_empty() {
-                    return Err(Failure::new(format!("{origin}: lists no recipients")));
+                    return Err(Failure::new(format!("{origin}: lists no recipients"))
+                        .hint("a recipients file has one age1... recipient per line; `seal keys --recipient` prints a cluster's"));
                 }
                 recipients.extend(found);
             }
@@ -99,4 +98,21 @@ impl RecipientArgs {
             scope: None,
         })
     }
+}
+
+/// Parses recipients given as values (of -r, SEAL_RECIPIENT or a `.seal.yaml` list). An
+/// error names where the value came from and which one it was, never the value: it may be a
+/// private key.
+pub fn parse_values(values: &[String], given_as: &str) -> Result<Vec<SealRecipient>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            value.parse::<SealRecipient>().within(if values.len() > 1 {
+                format!("{given_as} (value {} of {})", index + 1, values.len())
+            } else {
+                given_as.to_owned()
+            })
+        })
+        .collect()
 }

@@ -128,6 +128,10 @@ impl Binding {
             .map(|id| id.parse())
             .collect::<Result<Vec<KeyId>, _>>()
             .map_err(|_| BindingStanzaError::Malformed("invalid key id in binding stanza"))?;
+        if key_ids.is_empty() {
+            // seal always names the keys it sealed to; none means the stanza was not its own.
+            return Err(BindingStanzaError::Malformed("binding stanza names no key"));
+        }
         let body = std::str::from_utf8(&stanza.body)
             .map_err(|_| BindingStanzaError::Malformed("binding body is not UTF-8"))?;
         let mut parts = body.split('\n');
@@ -180,7 +184,11 @@ impl fmt::Display for Binding {
 pub enum BindingStanzaError {
     #[error("the item carries no seal binding (a plain age file, not sealed by seal)")]
     Missing,
-    #[error("the item's binding uses version {0}, which this seal does not know; upgrade seal")]
+    /// Only the header MAC can tell a binding from a newer seal from an altered one; see
+    /// [`crate::item::UnsealError::NewerVersion`] for the verified case.
+    #[error(
+        "the item's binding has version {0:?}, which this seal does not know: it was sealed by a newer seal, or altered, and no key here can check which"
+    )]
     UnsupportedVersion(String),
     #[error("the item's binding is malformed: {0}")]
     Malformed(&'static str),

@@ -6,10 +6,12 @@
 
 pub mod binding;
 pub mod error;
+pub mod escape;
 pub mod item;
 pub mod keys;
 pub mod limits;
 pub mod manifest;
+pub mod metadata;
 pub mod names;
 pub mod public_keys;
 pub mod scope;

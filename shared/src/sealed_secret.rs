@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::binding::{Binding, Placement};
-use crate::error::{Error, Result};
+use crate::error::{Error, ManifestError, ManifestProblem, Result};
 use crate::item::{Unsealed, seal_item, unseal_item};
 use crate::keys::{KeyId, KeyRing, SealRecipient};
 use crate::manifest::{OutputMeta, PlainSecret, SecretManifest, describe};
+use crate::names::{self, NameKind};
 use crate::scope::Scope;
 use crate::yaml;
 
@@ -136,10 +137,10 @@ pub fn seal_secret(request: &SealRequest<'_>) -> Result<SealedSecret> {
         (Some(ns), _) => Some(ns),
         (None, Scope::ClusterWide) => None,
         (None, _) => {
-            return Err(Error::Document(format!(
-                "{}: a {scope} seal binds the namespace, but the Secret has none; set metadata.namespace or pass --namespace",
-                secret.describe()
-            )));
+            return Err(Error::NoNamespace {
+                object: secret.describe(),
+                scope,
+            });
         }
     };
     let mut sealed = SealedSecret::new(
@@ -223,10 +224,11 @@ pub fn unseal_entry(
             }
         })?;
     if unsealed.binding.scope != sealed.spec.scope {
-        return Err(Error::Document(format!(
-            "item {key:?} was sealed with scope {} but the SealedSecret declares {}; reseal it",
-            unsealed.binding.scope, sealed.spec.scope
-        )));
+        return Err(Error::ScopeMismatch {
+            key: key.to_owned(),
+            item: unsealed.binding.scope,
+            declared: sealed.spec.scope,
+        });
     }
     Ok(unsealed)
 }
@@ -281,23 +283,70 @@ struct Head {
     kind: Option<String>,
 }
 
-/// Reads SealedSecrets from a YAML or JSON stream; anything else is an error.
+/// Reads SealedSecrets from a YAML or JSON stream; anything else is an error, and so is a
+/// namespace, name or item key that no Kubernetes object can have.
 pub fn parse_sealed_secrets(text: &str) -> Result<Vec<SealedSecret>> {
     let heads: Vec<Head> = yaml::from_multiple(text)?;
+    let refuse = |index: usize, object: Option<String>, problem| -> Error {
+        ManifestError {
+            document: index + 1,
+            object,
+            line: None,
+            problem,
+        }
+        .into()
+    };
     if heads.is_empty() {
-        return Err(Error::Document("no SealedSecret found".into()));
+        return Err(refuse(0, None, ManifestProblem::NoSealedSecrets));
     }
     for (index, head) in heads.iter().enumerate() {
         if head.kind.as_deref() != Some(KIND) || head.api_version.as_deref() != Some(API_VERSION) {
-            return Err(Error::Document(format!(
-                "document {} is not a SealedSecret ({API_VERSION}); found {} {}",
-                index + 1,
-                head.api_version.as_deref().unwrap_or("(no apiVersion)"),
-                head.kind.as_deref().unwrap_or("(no kind)")
-            )));
+            return Err(refuse(
+                index,
+                None,
+                ManifestProblem::NotSealedSecret {
+                    api_version: head.api_version.clone().unwrap_or_default(),
+                    kind: head.kind.clone().unwrap_or_default(),
+                },
+            ));
         }
     }
-    yaml::from_multiple(text)
+    let sealed: Vec<SealedSecret> = yaml::from_multiple(text)?;
+    for (index, doc) in sealed.iter().enumerate() {
+        let object = || Some(describe_sealed(doc));
+        let checks = [
+            (
+                doc.metadata.name.as_deref(),
+                NameKind::SecretName,
+                "metadata.name",
+            ),
+            (
+                doc.metadata.namespace.as_deref(),
+                NameKind::Namespace,
+                "metadata.namespace",
+            ),
+        ];
+        for (value, kind, field) in checks {
+            if let Some(value) = value {
+                names::check(kind, value).map_err(|name| {
+                    refuse(index, object(), ManifestProblem::Name { field, name })
+                })?;
+            }
+        }
+        for key in doc.spec.encrypted_data.keys() {
+            names::check_data_key(key).map_err(|name| {
+                refuse(
+                    index,
+                    object(),
+                    ManifestProblem::Name {
+                        field: "spec.encryptedData",
+                        name,
+                    },
+                )
+            })?;
+        }
+    }
+    Ok(sealed)
 }
 
 /// Same object, for output: a fresh SealedSecret carries no status and no server fields.

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use rayon::prelude::*;
 use seal_shared::manifest::{PlainSecret, parse_secrets};
+use seal_shared::names::{self, NameKind};
 use seal_shared::sealed_secret::{
     SealRequest, SealedSecret, describe_sealed, for_output, parse_sealed_secrets, seal_items_into,
     seal_secret,
@@ -9,7 +10,7 @@ use seal_shared::sealed_secret::{
 use seal_shared::{Scope, yaml};
 
 use crate::failure::{Context, Failure, Result};
-use crate::files::{Input, Mode, write_atomic, write_stdout};
+use crate::files::{Input, Mode, Output, check_path_arg, write_atomic};
 use crate::recipients::RecipientArgs;
 
 /// Seal Secret manifests into SealedSecrets
@@ -31,7 +32,7 @@ pub struct Args {
     /// What each item is bound to: strict (namespace, name, key), namespace-wide (namespace,
     /// key) or cluster-wide (key) [default: strict, or the .seal.yaml rule's]
     #[arg(long, value_name = "SCOPE", env = "SEAL_SCOPE")]
-    scope: Option<Scope>,
+    scope: Option<String>,
 
     /// Namespace for Secrets whose manifest names none
     #[arg(short = 'n', long, value_name = "NAMESPACE", env = "SEAL_NAMESPACE")]
@@ -41,13 +42,19 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
 
-    /// Write the SealedSecrets to FILE (atomically) instead of stdout
+    /// Write the SealedSecrets to FILE (atomically; through a symbolic link to the file it
+    /// names) instead of stdout; `-` is stdout
     #[arg(short, long, value_name = "FILE", conflicts_with_all = ["in_place", "merge_into"])]
     output: Option<PathBuf>,
 
-    /// Replace the input file with its sealed form
+    /// Replace the input file with its sealed form (through a symbolic link, the file it
+    /// names; a file with several hard links is refused, as the others would keep the plaintext)
     #[arg(short = 'w', long, conflicts_with = "merge_into")]
     in_place: bool,
+
+    /// Seal a Secret that has no items (no data, no stringData) instead of refusing it
+    #[arg(long)]
+    allow_empty: bool,
 
     /// Add or replace only the input's keys in this existing SealedSecret file, in place;
     /// every other item stays byte for byte
@@ -57,16 +64,42 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let input = Input::from_arg(args.input.as_deref());
-    if args.in_place && matches!(input, Input::Stdin) {
-        return Err(Failure::new("--in-place needs an input file, not stdin"));
+    if let Input::File(path) = &input {
+        check_path_arg(path, "the input file")?;
     }
+    if args.in_place && matches!(input, Input::Stdin) {
+        return Err(Failure::new("--in-place needs an input file, not stdin")
+            .hint("name the file to replace: seal encrypt -w secret.yaml"));
+    }
+    let scope = flag_scope(&args)?;
+    check_flag_name(
+        &args.namespace,
+        NameKind::Namespace,
+        "namespace",
+        "-n/--namespace",
+    )?;
+    check_flag_name(&args.name, NameKind::SecretName, "name", "--name")?;
+    let output = Output::from_arg(args.output.as_deref());
     let text = input.read_text()?;
     let secrets = parse_secrets(&text).within(input.name())?;
     drop(text);
+    if !args.allow_empty
+        && let Some(empty) = secrets.iter().find(|s| s.data.is_empty())
+    {
+        return Err(Failure::new(format!(
+            "{}: has no items (no data, no stringData)",
+            empty.describe()
+        ))
+        .hint(
+            "add the values under stringData or data; pass --allow-empty to seal an empty Secret",
+        ))
+        .within(input.name());
+    }
     let resolved = args.recipients.resolve(&input)?;
-    let scope = args.scope.or(resolved.scope).unwrap_or_default();
+    let scope = scope.or(resolved.scope).unwrap_or_default();
 
     if let Some(target) = &args.merge_into {
+        check_path_arg(target, "--merge-into")?;
         return merge(&args, target, &secrets, &resolved.recipients);
     }
 
@@ -79,7 +112,7 @@ pub fn run(args: Args) -> Result<()> {
                     &secret.namespace,
                     &args.namespace,
                     "namespace",
-                    "-n/--namespace",
+                    &crate::cli::given_as("namespace", "-n/--namespace"),
                     secret,
                 )?,
                 name: pick(&secret.name, &args.name, "name", "--name", secret)?.ok_or_else(
@@ -100,11 +133,32 @@ pub fn run(args: Args) -> Result<()> {
         .collect::<Result<Vec<SealedSecret>, _>>()
         .within(input.name())?;
     let yaml = yaml::to_string_multiple(&sealed)?;
-    match (&args.output, args.in_place, &input) {
-        (Some(path), _, _) => write_atomic(path, yaml.as_bytes(), Mode::Public),
-        (None, true, Input::File(path)) => write_atomic(path, yaml.as_bytes(), Mode::Public),
-        _ => write_stdout(yaml.as_bytes()),
+    match (&input, args.in_place) {
+        (Input::File(path), true) => write_atomic(path, yaml.as_bytes(), Mode::Public),
+        _ => output.write(yaml.as_bytes(), Mode::Public),
     }
+}
+
+/// `--scope` or `SEAL_SCOPE`, checked here so that an error names the one the user gave.
+fn flag_scope(args: &Args) -> Result<Option<Scope>> {
+    let Some(text) = &args.scope else {
+        return Ok(None);
+    };
+    text.parse::<Scope>()
+        .map(Some)
+        .map_err(|e| Failure::new(e).hint("use strict, namespace-wide or cluster-wide"))
+        .within(crate::cli::given_as("scope", "--scope"))
+}
+
+/// A namespace or name from a flag or the environment obeys the same rule as one from a
+/// manifest: an item sealed for a name no object can have could never be unsealed.
+fn check_flag_name(value: &Option<String>, kind: NameKind, id: &str, flag: &str) -> Result<()> {
+    let Some(value) = value else {
+        return Ok(());
+    };
+    names::check(kind, value)
+        .map_err(|e| Failure::new(e).hint("pass a name Kubernetes accepts"))
+        .within(crate::cli::given_as(id, flag))
 }
 
 /// The manifest's value, or the flag's when the manifest has none; both differing is an error
@@ -139,7 +193,7 @@ fn merge(
     for secret in secrets {
         let index = find_target(&sealed, secret, args).within(&target_name)?;
         let doc = &mut sealed[index];
-        if let Some(scope) = args.scope
+        if let Some(scope) = flag_scope(args)?
             && scope != doc.spec.scope
         {
             return Err(Failure::new(format!(
