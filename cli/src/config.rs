@@ -76,11 +76,8 @@ pub fn rule_for(config_path: &Path, input: &Path) -> Result<Option<Rule>> {
             crate::recipients::parse_values(&rule.recipients, &format!("{place}.recipients"))?;
         if let Some(file) = &rule.recipients_file {
             let path = base.join(file);
-            let text = read_key_file(
-                &path,
-                KeyFile::Recipients,
-                &format!("{place}.recipientsFile"),
-            )?;
+            let text =
+                read_key_file(&path, KeyFile::Recipients, "recipientsFile").within(&place)?;
             recipients.extend(parse_recipients_file(&text, &path.display().to_string())?);
         }
         if recipients.is_empty() {

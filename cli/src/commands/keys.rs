@@ -1,7 +1,7 @@
 use seal_shared::escape::escape;
-use seal_shared::public_keys::{KEYS_KEY, PublishedKey, RECIPIENT_KEY};
+use seal_shared::public_keys::{KEYS_KEY, PublishedKey};
 
-use crate::cluster::{DEFAULT_CONTROLLER_NAMESPACE, public_keys};
+use crate::cluster::{DEFAULT_CONTROLLER_NAMESPACE, public_keys, sealing_recipient};
 use crate::failure::{Failure, Result};
 use crate::files::write_stdout;
 
@@ -21,11 +21,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let data = public_keys(&args.controller_namespace)?;
     if args.recipient {
-        let recipient = data.get(RECIPIENT_KEY).cloned().unwrap_or_default();
-        return write_stdout(format!("{}\n", escape(&recipient)).as_bytes());
+        // Parsed, not copied: what is printed here is what `seal encrypt -R` will accept.
+        let recipient = sealing_recipient(&args.controller_namespace)?;
+        return write_stdout(format!("{}\n", recipient.recipient).as_bytes());
     }
+    let data = public_keys(&args.controller_namespace)?;
     let keys: Vec<PublishedKey> = serde_json::from_str(
         data.get(KEYS_KEY).map(String::as_str).unwrap_or("[]"),
     )

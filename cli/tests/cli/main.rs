@@ -2,5 +2,9 @@
 
 mod errors;
 mod interop;
+mod leaks;
+mod manifests;
+mod refusals;
 mod roundtrip;
 mod support;
+mod writes;
