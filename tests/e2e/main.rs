@@ -2,6 +2,7 @@
 
 mod availability;
 mod chart;
+mod kubectl_get;
 mod operator;
 mod rotation;
 mod smoke;
