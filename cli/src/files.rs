@@ -9,7 +9,7 @@ use seal_shared::escape::contains_identity;
 use seal_shared::limits::MAX_INPUT_BYTES;
 use zeroize::Zeroizing;
 
-use crate::failure::{Failure, Result};
+use crate::failure::{Context, Failure, Result};
 
 /// An input named on the command line: a path, or `-` for standard input.
 #[derive(Clone, Debug)]
@@ -102,7 +102,7 @@ pub fn check_path_arg(path: &Path, given_as: &str) -> Result<()> {
 pub fn read_key_file(path: &Path, kind: KeyFile, given_as: &str) -> Result<Zeroizing<String>> {
     check_path_arg(path, given_as)?;
     let input = Input::File(path.to_path_buf());
-    let bytes = input.read_bytes().map_err(|failure| {
+    let bytes = input.read_bytes().within(given_as).map_err(|failure| {
         // `-R age1...`: a recipient where a file is expected.
         if matches!(kind, KeyFile::Recipients)
             && path.to_string_lossy().starts_with("age1")

@@ -18,6 +18,7 @@ use std::fmt;
 use age::{EncryptError, Recipient};
 use age_core::format::{FileKey, Stanza};
 
+use crate::escape::Escaped;
 use crate::keys::KeyId;
 use crate::scope::Scope;
 
@@ -49,7 +50,13 @@ impl Placement {
 
 impl fmt::Display for Placement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{} key {:?}", self.namespace, self.name, self.key)
+        write!(
+            f,
+            "{}/{} key {:?}",
+            Escaped(&self.namespace),
+            Escaped(&self.name),
+            self.key
+        )
     }
 }
 
@@ -159,19 +166,18 @@ impl Binding {
     }
 }
 
+/// Names in a binding are escaped when shown: anyone with a recipient can seal an item whose
+/// authentic binding names a place no Kubernetes object can have, control characters included.
 impl fmt::Display for Binding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (namespace, name) = (Escaped(&self.namespace), Escaped(&self.name));
         match self.scope {
-            Scope::Strict => write!(
-                f,
-                "{}/{} key {:?} (strict)",
-                self.namespace, self.name, self.key
-            ),
+            Scope::Strict => write!(f, "{namespace}/{name} key {:?} (strict)", self.key),
             Scope::NamespaceWide => {
                 write!(
                     f,
-                    "namespace {} key {:?} (namespace-wide)",
-                    self.namespace, self.key
+                    "namespace {namespace} key {:?} (namespace-wide)",
+                    self.key
                 )
             }
             Scope::ClusterWide => write!(f, "key {:?} (cluster-wide)", self.key),

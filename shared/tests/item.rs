@@ -344,3 +344,19 @@ proptest! {
         prop_assert!(unseal_item(&bytes, &here(), &ring).is_err());
     }
 }
+
+#[test]
+fn names_in_a_binding_are_shown_escaped() {
+    // Anyone with the recipient can seal an authentic binding for a place that cannot exist.
+    let binding = Binding::for_placement(
+        Scope::Strict,
+        &Placement::new("a\u{1b}[2K", "b\nseal: ok", "k"),
+    );
+    let mismatch = UnsealError::BindingMismatch {
+        sealed_for: Box::new(binding),
+        found_at: Box::new(Placement::new("prod\r", "db", "k")),
+    }
+    .to_string();
+    assert!(!mismatch.chars().any(char::is_control), "{mismatch:?}");
+    assert!(mismatch.contains("a\\u{1b}[2K/b\\nseal: ok"), "{mismatch}");
+}

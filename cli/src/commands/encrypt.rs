@@ -18,6 +18,7 @@ use crate::recipients::RecipientArgs;
 #[command(after_help = "Examples:\n  \
     seal encrypt -r age1... secret.yaml > secret.sealed.yaml\n  \
     kubectl create secret generic db --from-literal=password=s3cr3t --dry-run=client -o yaml | seal encrypt -n prod -R keys.txt\n  \
+    kubectl get secret db -n prod -o yaml | seal encrypt -R keys.txt   # server bookkeeping is left out\n  \
     seal encrypt --merge-into secret.sealed.yaml rotated-password.yaml\n  \
     seal encrypt -w secret.yaml     # replace the plain file with its sealed form\n\n\
     Recipients come from -r/-R, else from the nearest .seal.yaml rule matching the file.")]

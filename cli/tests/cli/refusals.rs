@@ -465,7 +465,7 @@ fn bad_seal_yaml() {
         ),
         (
             "rules:\n  - recipientsFile: missing.txt\n",
-            &["rules[0]: cannot read", "missing.txt"],
+            &["rules[0]: recipientsFile: cannot read", "missing.txt"],
         ),
         (
             "rules:\n  - recipients: ['x']\n    scope: global\n",
