@@ -175,12 +175,23 @@ pub enum ManifestProblem {
     Null { field: &'static str, key: String },
     #[error("key {key:?} is in both data and stringData")]
     InDataAndStringData { key: String },
-    #[error("the {field} {key:?} contains one of the values being sealed")]
-    ValueInMetadata { field: &'static str, key: String },
+    #[error("{}", value_in_metadata(.field, .key))]
+    ValueInMetadata {
+        field: &'static str,
+        /// None when the key itself holds the value, so naming it would print it.
+        key: Option<String>,
+    },
     #[error("it is not a SealedSecret (seal.dev/v1); found {api_version:?} {kind:?}")]
     NotSealedSecret { api_version: String, kind: String },
     #[error("no SealedSecret found")]
     NoSealedSecrets,
+}
+
+fn value_in_metadata(field: &str, key: &Option<String>) -> String {
+    match key {
+        Some(key) => format!("the {field} {key:?} contains one of the values being sealed"),
+        None => format!("the name of a {field} contains one of the values being sealed"),
+    }
 }
 
 fn field_path(parent: &Option<&'static str>, field: &str) -> String {
