@@ -5,6 +5,7 @@ mod availability;
 mod chart;
 mod cli;
 mod drift;
+mod kubectl_get;
 mod leadership;
 mod operator;
 mod rotation;
