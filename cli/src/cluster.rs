@@ -3,14 +3,17 @@
 //! user may read the ConfigMap.
 //!
 //! Every message names the kubeconfig context and the API server, so that a key is never
-//! taken from, nor an error blamed on, a cluster the user did not mean.
+//! taken from, nor an error blamed on, a cluster the user did not mean. Errors say what
+//! happened in plain words: never a Debug dump of the client's error, and never a kubeconfig
+//! parser's text, which can quote a token.
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError, LoadDataError};
 use kube::{Api, Client, Config};
 use seal_shared::SealRecipient;
+use seal_shared::names;
 
-use crate::failure::{Failure, Result};
+use crate::failure::{Context, Failure, Result, io_reason};
 
 pub use seal_shared::public_keys::DEFAULT_CONTROLLER_NAMESPACE;
 use seal_shared::public_keys::{CONFIGMAP, RECIPIENT_KEY, ROTATE_REQUESTED};
@@ -58,11 +61,10 @@ fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T
     runtime.block_on(future)
 }
 
+/// A client for the kubeconfig's current context, else the in-cluster service account when
+/// there is no kubeconfig at all. A kubeconfig that is named or found but cannot be used is
+/// an error, not a reason to try another cluster.
 async fn connect() -> Result<(Client, Cluster)> {
-    let unreachable = |what: String| {
-        Failure::new(format!("cannot reach a cluster: {what}"))
-            .hint("set KUBECONFIG to the cluster running seal-operator, or seal offline: pass -r age1... or -R recipients.txt")
-    };
     let (config, context) = match Kubeconfig::read() {
         Ok(kubeconfig) => {
             let context = kubeconfig
@@ -71,18 +73,16 @@ async fn connect() -> Result<(Client, Cluster)> {
                 .unwrap_or_else(|| "(none)".to_owned());
             let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
                 .await
-                .map_err(|e| {
-                    unreachable(format!(
-                        "kubeconfig context {context:?}: {}",
-                        kubeconfig_reason(&e)
-                    ))
-                })?;
+                .map_err(|e| kubeconfig_failure(Some(&context), &e))?;
             (config, context)
         }
-        Err(kubeconfig_error) => match Config::incluster() {
+        // Only where no kubeconfig is found at all: a KUBECONFIG naming a file that cannot be
+        // read is a mistake to report, not a reason to try the pod's own cluster.
+        Err(error @ KubeconfigError::FindPath) => match Config::incluster() {
             Ok(config) => (config, "in-cluster service account".to_owned()),
-            Err(_) => return Err(unreachable(kubeconfig_reason(&kubeconfig_error))),
+            Err(_) => return Err(kubeconfig_failure(None, &error)),
         },
+        Err(error) => return Err(kubeconfig_failure(None, &error)),
     };
     let cluster = Cluster {
         context,
@@ -92,71 +92,176 @@ async fn connect() -> Result<(Client, Cluster)> {
             .trim_end_matches('/')
             .to_owned(),
     };
-    let client = Client::try_from(config).map_err(|e| {
-        Failure::new(format!(
-            "cannot set up a client for {}: {}",
-            cluster.describe(),
-            api_reason(&e)
-        ))
-        .hint("check the kubeconfig's certificate and proxy settings")
-    })?;
+    let client = Client::try_from(config)
+        .map_err(|e| kube_failure(&e, &cluster, "cannot set up a client"))?;
     Ok((client, cluster))
 }
 
-/// A kubeconfig error in one line, without quoting the file: a kubeconfig holds
-/// credentials, and its parse errors would show the offending line.
-fn kubeconfig_reason(error: &KubeconfigError) -> String {
-    match error {
-        KubeconfigError::FindPath => {
-            "no kubeconfig (KUBECONFIG is unset and there is no ~/.kube/config)".to_owned()
+fn check_namespace(namespace: &str) -> Result<()> {
+    names::check_namespace(namespace)
+        .map_err(|e| Failure::new(e).hint("name the namespace seal-operator runs in"))
+        .within(crate::cli::given_as(
+            "controller_namespace",
+            "--controller-namespace",
+        ))
+}
+
+/// Why the kubeconfig could not be used, in words that quote none of its content.
+fn kubeconfig_failure(context: Option<&str>, error: &KubeconfigError) -> Failure {
+    let data = |what: &str, e: &LoadDataError| match e {
+        LoadDataError::DecodeBase64(_) => format!("its {what} data is not valid base64"),
+        LoadDataError::ReadFile(e, path) => {
+            format!(
+                "cannot read its {what} file {}: {}",
+                path.display(),
+                io_reason(e)
+            )
         }
-        KubeconfigError::ReadConfig(e, path) => format!("cannot read {}: {e}", path.display()),
+        LoadDataError::NoBase64DataOrFile => format!("its {what} has neither data nor a file"),
+    };
+    let what = match error {
+        KubeconfigError::FindPath => {
+            "no kubeconfig found (KUBECONFIG is unset and ~/.kube/config does not exist)".into()
+        }
+        KubeconfigError::ReadConfig(e, path) => {
+            format!(
+                "cannot read the kubeconfig {}: {}",
+                path.display(),
+                io_reason(e)
+            )
+        }
         KubeconfigError::Parse(e) => match e.location() {
             Some(at) => format!(
-                "the kubeconfig is not valid YAML (line {}, column {})",
+                "the kubeconfig is not valid (line {}, column {})",
                 at.line(),
                 at.column()
             ),
-            None => "the kubeconfig is not valid YAML".to_owned(),
+            None => "the kubeconfig is not valid".into(),
         },
-        KubeconfigError::LoadClientKey(_) => "cannot load the client key".to_owned(),
-        KubeconfigError::LoadClientCertificate(_) => {
-            "cannot load the client certificate".to_owned()
+        KubeconfigError::CurrentContextNotSet => "the kubeconfig sets no current-context".into(),
+        KubeconfigError::LoadContext(name) => {
+            format!("the kubeconfig has no context {name:?}")
         }
-        KubeconfigError::LoadCertificateAuthority(_) => {
-            "cannot load the certificate authority".to_owned()
+        KubeconfigError::LoadClusterOfContext(name) => {
+            format!("the kubeconfig has no cluster {name:?} for its current context")
         }
-        KubeconfigError::ParseCertificates(_) => "cannot parse its certificates".to_owned(),
-        other => other.to_string(),
+        KubeconfigError::MissingClusterUrl => "the kubeconfig's cluster has no server URL".into(),
+        KubeconfigError::ParseClusterUrl(_) => "the kubeconfig's server is not a valid URL".into(),
+        KubeconfigError::ParseProxyUrl(_) => "the kubeconfig's proxy-url is not a valid URL".into(),
+        KubeconfigError::LoadCertificateAuthority(e) => {
+            format!(
+                "the kubeconfig's certificate authority: {}",
+                data("certificate-authority", e)
+            )
+        }
+        KubeconfigError::LoadClientCertificate(e) => {
+            format!(
+                "the kubeconfig's client certificate: {}",
+                data("client-certificate", e)
+            )
+        }
+        KubeconfigError::LoadClientKey(e) => {
+            format!("the kubeconfig's client key: {}", data("client-key", e))
+        }
+        KubeconfigError::ParseCertificates(_) => {
+            "a certificate in the kubeconfig is not valid PEM".into()
+        }
+        KubeconfigError::KindMismatch | KubeconfigError::ApiVersionMismatch => {
+            "the kubeconfig files in KUBECONFIG disagree on their kind or apiVersion".into()
+        }
+    };
+    // Which context was being loaded, unless the message is about the context itself.
+    let context = match error {
+        KubeconfigError::CurrentContextNotSet | KubeconfigError::LoadContext(_) => None,
+        _ => context,
+    };
+    let what = match context {
+        Some(context) => format!("{what} (context {context:?})"),
+        None => what,
+    };
+    Failure::new(format!("cannot reach a cluster: {what}")).hint(
+        "set KUBECONFIG to the cluster running seal-operator (`kubectl config view` shows what is used), or seal offline: pass -r age1... or -R recipients.txt",
+    )
+}
+
+/// The innermost cause of an error, where the useful words are ("connection refused").
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    match current.downcast_ref::<std::io::Error>() {
+        Some(io) => io_reason(io),
+        None => current.to_string(),
     }
 }
 
-/// A client error in one line: the API server's own message, or what failed on the way.
-fn api_reason(error: &kube::Error) -> String {
+/// An I/O reason somewhere in an error's chain, if there is one.
+fn root_cause_io(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = error;
+    loop {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return Some(io_reason(io));
+        }
+        current = current.source()?;
+    }
+}
+
+/// A failed call to `cluster`'s API server, for `action` ("cannot read ConfigMap ...").
+fn kube_failure(error: &kube::Error, cluster: &Cluster, action: &str) -> Failure {
+    use kube::Error as K;
+    let place = format!("{action} in {}", cluster.describe());
     match error {
-        kube::Error::Api(status) => {
-            let message = status.message.trim();
-            match status.code {
-                0 => message.to_owned(),
-                code => format!("{message} (HTTP {code})"),
-            }
+        K::Api(status) => {
+            let hint = match status.code {
+                401 => "the server does not accept your kubeconfig's credentials; log in again",
+                403 => {
+                    "ask an administrator for that permission (seal-operator's chart grants reading the public-key ConfigMap to every authenticated user)"
+                }
+                404 => {
+                    "is seal-operator installed in that namespace? pass --controller-namespace if it runs elsewhere"
+                }
+                _ => "retry; if it persists, check the API server",
+            };
+            let message = if status.message.is_empty() {
+                status.reason.as_str()
+            } else {
+                status.message.as_str()
+            };
+            Failure::new(format!(
+                "{place}: the API server answered {}: {}",
+                status.code,
+                message.trim()
+            ))
+            .hint(hint)
         }
-        other => {
-            // The source chain says what actually failed (connection refused, a certificate);
-            // the outer layers only say which layer it passed through.
-            let mut reason = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(inner) = source {
-                reason = inner.to_string();
-                source = inner.source();
-            }
-            reason
-        }
+        K::Auth(_) => Failure::new(format!(
+            "{place}: cannot authenticate with the kubeconfig's credentials ({})",
+            // An exec plugin's output can hold a token: only an I/O reason is safe to show.
+            std::error::Error::source(error)
+                .and_then(root_cause_io)
+                .unwrap_or_else(|| "the credential plugin or token failed".to_owned())
+        ))
+        .hint("check the user entry of your kubeconfig (`kubectl get ns` tries it)"),
+        K::HyperError(_) | K::Service(_) => Failure::new(format!(
+            "{place}: cannot connect: {}",
+            root_cause(error)
+        ))
+        .hint("is the cluster up, and is the kubeconfig's server right? (`kubectl cluster-info`); or seal offline: pass -r age1... or -R recipients.txt"),
+        K::RustlsTls(_) => Failure::new(format!("{place}: TLS failed: {}", root_cause(error)))
+            .hint("check the kubeconfig's certificate-authority and client certificate"),
+        K::SerdeError(_) => Failure::new(format!(
+            "{place}: the reply is not a Kubernetes object"
+        ))
+        .hint("is the kubeconfig's server a Kubernetes API server?"),
+        _ => Failure::new(format!("{place}: the request failed: {}", root_cause(error)))
+            .hint("retry; if it persists, check the kubeconfig and the API server"),
     }
 }
 
 /// Asks the operator's leader for a new sealing key; returns the request's time.
 pub fn request_rotation(namespace: &str) -> Result<String> {
+    check_namespace(namespace)?;
     block_on(async {
         let (client, cluster) = connect().await?;
         let api: Api<ConfigMap> = Api::namespaced(client, namespace);
@@ -169,27 +274,32 @@ pub fn request_rotation(namespace: &str) -> Result<String> {
         )
         .await
         .map_err(|e| {
-            Failure::new(format!(
-                "cannot annotate ConfigMap {namespace}/{CONFIGMAP} in {}: {}",
-                cluster.describe(),
-                api_reason(&e)
-            ))
-            .hint("is seal-operator installed there, and may you patch that ConfigMap?")
+            let failure = kube_failure(
+                &e,
+                &cluster,
+                &format!("cannot annotate ConfigMap {namespace}/{CONFIGMAP}"),
+            );
+            match &e {
+                kube::Error::Api(status) if status.code == 403 => failure.hint(format!(
+                    "rotating needs permission to patch ConfigMap {namespace}/{CONFIGMAP}"
+                )),
+                _ => failure,
+            }
         })?;
         Ok(at)
     })
 }
 
 async fn fetch(namespace: &str) -> Result<(std::collections::BTreeMap<String, String>, Cluster)> {
+    check_namespace(namespace)?;
     let (client, cluster) = connect().await?;
     let api: Api<ConfigMap> = Api::namespaced(client, namespace);
     let map = api.get_opt(CONFIGMAP).await.map_err(|e| {
-        Failure::new(format!(
-            "cannot read ConfigMap {namespace}/{CONFIGMAP} in {}: {}",
-            cluster.describe(),
-            api_reason(&e)
-        ))
-        .hint("is seal-operator installed, and is this the right cluster? pass --controller-namespace if it runs elsewhere, or -r/-R to seal offline")
+        kube_failure(
+            &e,
+            &cluster,
+            &format!("cannot read ConfigMap {namespace}/{CONFIGMAP}"),
+        )
     })?;
     let data = map.and_then(|m| m.data).ok_or_else(|| {
         Failure::new(format!(
@@ -220,12 +330,14 @@ pub fn sealing_key(namespace: &str) -> Result<ClusterKey> {
             Failure::new(format!("{place} names no sealing key yet"))
                 .hint("wait until seal-operator is ready")
         })?;
-    let recipient = recipient.parse::<SealRecipient>().map_err(|_| {
-        Failure::new(format!(
-            "{place}: its {RECIPIENT_KEY} is not an age X25519 recipient"
-        ))
-        .hint("the ConfigMap was edited by hand? the operator rewrites it")
-    })?;
+    // The recipient validator every other source goes through: its message never quotes
+    // the text, which a hand edit may have made a private key.
+    let recipient = recipient
+        .parse::<SealRecipient>()
+        .map_err(|e| {
+            Failure::from(e).hint("the ConfigMap was edited by hand? the operator rewrites it")
+        })
+        .within(format!("{place}: data.{RECIPIENT_KEY}"))?;
     Ok(ClusterKey {
         recipient,
         namespace: namespace.to_owned(),

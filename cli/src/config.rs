@@ -4,21 +4,21 @@
 //! The whole file is checked when it is read: every rule's pattern, recipients and
 //! recipients file, so a broken rule is reported even when an earlier one matches.
 
-use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use regex::Regex;
-use seal_shared::keys::{SealRecipient, parse_recipients_file};
-use seal_shared::limits::MAX_INPUT_BYTES;
+use seal_shared::keys::SealRecipient;
 use seal_shared::scope::Scope;
+use seal_shared::suggest::closest;
 use serde_json::Value;
 
 use crate::failure::{Context, Failure, Result};
+use crate::files::{Input, check_path_arg};
+use crate::recipients::read_recipients_file;
 
 pub const FILE_NAME: &str = ".seal.yaml";
 
 const TOP_FIELDS: &[&str] = &["rules"];
-pub const RECIPIENTS_FILE_HINT: &str = "a recipients file lists one age1... recipient per line (# comments allowed); `seal keys --recipient` prints a cluster's";
 const RULE_FIELDS: &[&str] = &["path", "recipients", "recipientsFile", "scope"];
 
 /// A `.seal.yaml`, read and checked in full.
@@ -65,22 +65,10 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let path = resolve(path);
         let origin = path.display().to_string();
-        let mut text = String::new();
-        std::fs::File::open(&path)
-            .and_then(|f| {
-                f.take(MAX_INPUT_BYTES as u64 + 1)
-                    .read_to_string(&mut text)
-            })
-            .map_err(|e| {
-                Failure::io(format!("cannot read {origin}"), e)
-                    .hint("seal reads the nearest .seal.yaml above the sealed file; fix its permissions or encoding")
-            })?;
-        if text.len() > MAX_INPUT_BYTES {
-            return Err(
-                Failure::new(format!("{origin}: larger than {MAX_INPUT_BYTES} bytes"))
-                    .hint("a .seal.yaml holds a few rules; is this the right file?"),
-            );
-        }
+        // The same bounded, UTF-8-only reader as every other input.
+        let text = Input::File(path.clone()).read_text().map_err(|failure| {
+            failure.hint("seal reads the nearest .seal.yaml above the sealed file: a few rules in UTF-8 YAML; fix its permissions or content")
+        })?;
         let documents: Vec<Value> = seal_shared::yaml::from_multiple(&text).within(&origin)?;
         if documents.len() > 1 {
             return Err(Failure::new(format!(
@@ -213,19 +201,15 @@ fn read_rule(base: &Path, index: usize, rule: Value) -> Result<Rule> {
     match fields.remove("recipientsFile") {
         None | Some(Value::Null) => {}
         Some(Value::String(file)) => {
+            check_path_arg(Path::new(&file), "recipientsFile")?;
             let path = base.join(&file);
-            let shown = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Failure::io(format!("recipientsFile: cannot read {shown}"), e)
-                    .hint("recipientsFile is relative to the directory of .seal.yaml")
+            let found = read_recipients_file(&path, "recipientsFile").map_err(|failure| {
+                if path.exists() {
+                    failure
+                } else {
+                    failure.hint("recipientsFile is relative to the directory of .seal.yaml")
+                }
             })?;
-            let found = parse_recipients_file(&text, &shown)
-                .map_err(|e| Failure::from(e).hint(RECIPIENTS_FILE_HINT))
-                .within("recipientsFile")?;
-            if found.is_empty() {
-                return Err(Failure::new(format!("recipientsFile: {shown} lists no recipients"))
-                    .hint("put one age1... recipient per line in it (`seal keys --recipient` prints a cluster's)"));
-            }
             recipients.extend(found);
         }
         Some(other) => return Err(expected_string("recipientsFile", &other)),
@@ -272,41 +256,10 @@ fn check_fields(
         format!("{origin}: ")
     };
     let failure = Failure::new(format!("{prefix}unknown field {unknown:?}"));
-    Err(match suggest(unknown, known) {
+    Err(match closest(unknown, known) {
         Some(near) => failure.hint(format!("did you mean {near}?")),
         None => failure.hint(format!("the fields here are {}", known.join(", "))),
     })
-}
-
-/// The known field a mistyped one most likely meant: equal up to case, `_`/`-`, or two edits.
-fn suggest<'a>(unknown: &str, known: &[&'a str]) -> Option<&'a str> {
-    let fold = |s: &str| -> Vec<char> {
-        s.chars()
-            .filter(|c| *c != '_' && *c != '-')
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
-    let typed = fold(unknown);
-    known
-        .iter()
-        .map(|k| (edit_distance(&typed, &fold(k)), *k))
-        .filter(|(distance, _)| *distance <= 2)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &[char], b: &[char]) -> usize {
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = diagonal + usize::from(ca != cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
 }
 
 /// The regex crate's message is several lines (the pattern, a caret, the reason); a refusal
@@ -369,18 +322,6 @@ pub fn resolve(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggestions_catch_case_separators_and_small_typos() {
-        assert_eq!(suggest("recipient", RULE_FIELDS), Some("recipients"));
-        assert_eq!(
-            suggest("recipients_file", RULE_FIELDS),
-            Some("recipientsFile")
-        );
-        assert_eq!(suggest("Path", RULE_FIELDS), Some("path"));
-        assert_eq!(suggest("rule", TOP_FIELDS), Some("rules"));
-        assert_eq!(suggest("namespace", RULE_FIELDS), None);
-    }
 
     #[test]
     fn regex_errors_become_one_line() {

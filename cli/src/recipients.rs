@@ -11,6 +11,7 @@ use seal_shared::scope::Scope;
 use crate::cluster::ClusterKey;
 use crate::config::{self, Config, Subject};
 use crate::failure::{Context, Failure, Result};
+use crate::files::{KeyFile, check_path_arg, read_key_file};
 
 #[derive(Args, Debug, Clone)]
 pub struct RecipientArgs {
@@ -103,8 +104,8 @@ impl Resolved {
         if matches!(self.source, Source::Flags) {
             return;
         }
-        eprintln!(
-            "seal: sealing to {} {} from {}",
+        crate::failure::say(format!(
+            "sealing to {} {} from {}",
             if self.recipients.len() == 1 {
                 "key"
             } else {
@@ -112,7 +113,7 @@ impl Resolved {
             },
             list(&self.key_ids()),
             self.describe()
-        );
+        ));
     }
 }
 
@@ -136,6 +137,9 @@ impl RecipientArgs {
     pub fn resolve(&self, target: Target<'_>) -> Result<Resolved> {
         if self.explicit() {
             return self.flagged();
+        }
+        if let Some(name) = &self.filename {
+            check_path_arg(name, &crate::cli::given_as("filename", "--filename"))?;
         }
         let path = self.filename.as_deref().or(match target {
             Target::File(path) => Some(path),
@@ -177,25 +181,13 @@ impl RecipientArgs {
     }
 
     fn flagged(&self) -> Result<Resolved> {
-        let mut recipients = self
-            .recipients
-            .iter()
-            .map(|r| r.parse::<SealRecipient>())
-            .collect::<Result<Vec<_>, _>>()
-            .within("--recipient")?;
+        let mut recipients = parse_values(
+            &self.recipients,
+            &crate::cli::given_as("recipients", "-r/--recipient"),
+        )?;
+        let files_given_as = crate::cli::given_as("recipients_files", "-R/--recipients-file");
         for path in &self.recipients_files {
-            let origin = path.display().to_string();
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Failure::io(format!("cannot read {origin}"), e)
-                    .hint("-R names a recipients file; check the path")
-            })?;
-            let found = parse_recipients_file(&text, &origin)
-                .map_err(|e| Failure::from(e).hint(config::RECIPIENTS_FILE_HINT))?;
-            if found.is_empty() {
-                return Err(Failure::new(format!("{origin}: lists no recipients"))
-                    .hint("put one age1... recipient per line in it (`seal keys --recipient` prints a cluster's)"));
-            }
-            recipients.extend(found);
+            recipients.extend(read_recipients_file(path, &files_given_as)?);
         }
         config::dedupe(&mut recipients);
         Ok(Resolved {
@@ -204,4 +196,36 @@ impl RecipientArgs {
             source: Source::Flags,
         })
     }
+}
+
+/// Reads a recipients file (`-R`, `SEAL_RECIPIENTS_FILE` or a `.seal.yaml` recipientsFile),
+/// which must list at least one. `given_as` says where its path came from.
+pub fn read_recipients_file(path: &Path, given_as: &str) -> Result<Vec<SealRecipient>> {
+    let text = read_key_file(path, KeyFile::Recipients, given_as)?;
+    let origin = path.display().to_string();
+    let found = parse_recipients_file(&text, &origin)?;
+    if found.is_empty() {
+        return Err(Failure::new(format!("{origin}: lists no recipients")).hint(
+            "put one age1... recipient per line in it (`seal keys --recipient` prints a cluster's)",
+        ));
+    }
+    Ok(found)
+}
+
+/// Parses recipients given as values (of -r or SEAL_RECIPIENT). An error names where the
+/// value came from and which one it was, never the value: it may be a private key. A
+/// `.seal.yaml` list names its entries itself (`recipients[1]`); both go through the one
+/// recipient parser, [`SealRecipient`]'s `FromStr`.
+pub fn parse_values(values: &[String], given_as: &str) -> Result<Vec<SealRecipient>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            value.parse::<SealRecipient>().within(if values.len() > 1 {
+                format!("{given_as} (value {} of {})", index + 1, values.len())
+            } else {
+                given_as.to_owned()
+            })
+        })
+        .collect()
 }

@@ -1,9 +1,8 @@
 //! Names the operator writes onto objects. Users and the chart rely on them: keep them stable.
 
 /// Label on every Secret the operator writes from a SealedSecret; the operator watches only
-/// Secrets carrying it.
-pub const MANAGED_BY: &str = "seal.dev/managed-by";
-pub const MANAGED_BY_VALUE: &str = "seal-operator";
+/// Secrets carrying it. Defined in the shared crate: `seal encrypt` drops it from templates.
+pub use seal_shared::metadata::{MANAGED_BY, MANAGED_BY_VALUE};
 
 /// Label on the Secrets that hold the operator's private keys.
 pub const KEY_LABEL: &str = "seal.dev/key";

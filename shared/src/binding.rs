@@ -18,6 +18,7 @@ use std::fmt;
 use age::{EncryptError, Recipient};
 use age_core::format::{FileKey, Stanza};
 
+use crate::escape::Escaped;
 use crate::keys::KeyId;
 use crate::scope::Scope;
 
@@ -49,7 +50,13 @@ impl Placement {
 
 impl fmt::Display for Placement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{} key {:?}", self.namespace, self.name, self.key)
+        write!(
+            f,
+            "{}/{} key {:?}",
+            Escaped(&self.namespace),
+            Escaped(&self.name),
+            self.key
+        )
     }
 }
 
@@ -128,6 +135,10 @@ impl Binding {
             .map(|id| id.parse())
             .collect::<Result<Vec<KeyId>, _>>()
             .map_err(|_| BindingStanzaError::Malformed("invalid key id in binding stanza"))?;
+        if key_ids.is_empty() {
+            // seal always names the keys it sealed to; none means the stanza was not its own.
+            return Err(BindingStanzaError::Malformed("binding stanza names no key"));
+        }
         let body = std::str::from_utf8(&stanza.body)
             .map_err(|_| BindingStanzaError::Malformed("binding body is not UTF-8"))?;
         let mut parts = body.split('\n');
@@ -155,19 +166,18 @@ impl Binding {
     }
 }
 
+/// Names in a binding are escaped when shown: anyone with a recipient can seal an item whose
+/// authentic binding names a place no Kubernetes object can have, control characters included.
 impl fmt::Display for Binding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (namespace, name) = (Escaped(&self.namespace), Escaped(&self.name));
         match self.scope {
-            Scope::Strict => write!(
-                f,
-                "{}/{} key {:?} (strict)",
-                self.namespace, self.name, self.key
-            ),
+            Scope::Strict => write!(f, "{namespace}/{name} key {:?} (strict)", self.key),
             Scope::NamespaceWide => {
                 write!(
                     f,
-                    "namespace {} key {:?} (namespace-wide)",
-                    self.namespace, self.key
+                    "namespace {namespace} key {:?} (namespace-wide)",
+                    self.key
                 )
             }
             Scope::ClusterWide => write!(f, "key {:?} (cluster-wide)", self.key),
@@ -180,7 +190,11 @@ impl fmt::Display for Binding {
 pub enum BindingStanzaError {
     #[error("the item carries no seal binding (a plain age file, not sealed by seal)")]
     Missing,
-    #[error("the item's binding uses version {0}, which this seal does not know; upgrade seal")]
+    /// Only the header MAC can tell a binding from a newer seal from an altered one; see
+    /// [`crate::item::UnsealError::NewerVersion`] for the verified case.
+    #[error(
+        "the item's binding has version {0:?}, which this seal does not know: it was sealed by a newer seal, or altered, and no key here can check which"
+    )]
     UnsupportedVersion(String),
     #[error("the item's binding is malformed: {0}")]
     Malformed(&'static str),

@@ -58,8 +58,10 @@ pub enum UnsealError {
     NotAgeFile,
     #[error("{0}")]
     Binding(#[from] BindingStanzaError),
-    #[error("sealed to key(s) {} but none of them is available here", ids(.sealed_to))]
+    #[error("{}", no_matching_key(.sealed_to))]
     NoMatchingKey { sealed_to: Vec<KeyId> },
+    #[error("sealed by a newer seal: its binding has version {0:?}, which this seal does not know")]
+    NewerVersion(String),
     #[error("the ciphertext is truncated")]
     Truncated,
     #[error(
@@ -77,11 +79,16 @@ pub enum UnsealError {
     TooLarge,
 }
 
-fn ids(ids: &[KeyId]) -> String {
-    ids.iter()
+fn no_matching_key(ids: &[KeyId]) -> String {
+    if ids.is_empty() {
+        return "the item names no key, so none here can open it".to_owned();
+    }
+    let ids = ids
+        .iter()
         .map(KeyId::to_string)
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    format!("sealed to key(s) {ids} but none of them is available here")
 }
 
 impl UnsealError {
@@ -90,9 +97,10 @@ impl UnsealError {
         match self {
             UnsealError::NoMatchingKey { .. } => "NoMatchingKey",
             UnsealError::BindingMismatch { .. } => "BindingMismatch",
-            UnsealError::Binding(_) | UnsealError::NotAgeFile | UnsealError::TooLarge => {
-                "InvalidSpec"
-            }
+            UnsealError::Binding(_)
+            | UnsealError::NewerVersion(_)
+            | UnsealError::NotAgeFile
+            | UnsealError::TooLarge => "InvalidSpec",
             UnsealError::Truncated | UnsealError::Tampered => "DecryptFailed",
         }
     }
@@ -117,18 +125,23 @@ impl std::fmt::Debug for Unsealed {
 
 /// Decrypts an item found at `placement`, with whichever key of `ring` it names, and
 /// refuses it unless its authenticated binding admits that placement.
+/// An item's age header, read once its size is known to be one seal can have written.
+fn read_header(ciphertext: &[u8]) -> Result<Decryptor<&[u8]>, UnsealError> {
+    if ciphertext.len() > MAX_ITEM_CIPHERTEXT_BYTES {
+        return Err(UnsealError::TooLarge);
+    }
+    Decryptor::new_buffered(ciphertext).map_err(|e| match e {
+        DecryptError::Io(io) if io.kind() == ErrorKind::UnexpectedEof => UnsealError::Truncated,
+        _ => UnsealError::NotAgeFile,
+    })
+}
+
 pub fn unseal_item(
     ciphertext: &[u8],
     placement: &Placement,
     ring: &KeyRing,
 ) -> Result<Unsealed, UnsealError> {
-    if ciphertext.len() > MAX_ITEM_CIPHERTEXT_BYTES {
-        return Err(UnsealError::TooLarge);
-    }
-    let decryptor = Decryptor::new_buffered(ciphertext).map_err(|e| match e {
-        DecryptError::Io(io) if io.kind() == ErrorKind::UnexpectedEof => UnsealError::Truncated,
-        _ => UnsealError::NotAgeFile,
-    })?;
+    let decryptor = read_header(ciphertext)?;
     let opener = BoundOpener {
         ring,
         binding: RefCell::new(None),
@@ -137,6 +150,15 @@ pub fn unseal_item(
     let result = decryptor.decrypt(std::iter::once(&opener as &dyn Identity));
     let seen = opener.binding.into_inner();
     let mut reader = match (result, seen) {
+        // One of our keys opened the file key and age verified the header MAC over the
+        // binding: a newer seal wrote it. The payload is never read.
+        (Ok(_), Some(Err(BindingStanzaError::UnsupportedVersion(version)))) => {
+            return Err(UnsealError::NewerVersion(version));
+        }
+        // One of our keys opened the file key but the MAC failed: the header was altered.
+        (Err(DecryptError::InvalidMac), Some(Err(BindingStanzaError::UnsupportedVersion(_)))) => {
+            return Err(UnsealError::Tampered);
+        }
         (_, Some(Err(binding_error))) => return Err(binding_error.into()),
         (Err(DecryptError::NoMatchingKeys), Some(Ok((_, sealed_to)))) => {
             return Err(UnsealError::NoMatchingKey { sealed_to });
@@ -196,13 +218,17 @@ impl Identity for BoundOpener<'_> {
         let parsed = Binding::from_stanzas(stanzas);
         let key_ids = match &parsed {
             Ok((_, ids)) => ids.clone(),
-            Err(_) => Vec::new(),
+            // A binding version this seal does not know comes from a newer seal or from an
+            // attacker; only the header MAC can tell, and checking it needs the file key.
+            // Whichever of our keys opens it lets age check the MAC; unseal_item refuses
+            // the item either way and never reads its payload.
+            Err(BindingStanzaError::UnsupportedVersion(_)) => self.ring.ids().collect(),
+            Err(_) => {
+                *self.binding.borrow_mut() = Some(parsed);
+                return Some(Err(DecryptError::InvalidHeader));
+            }
         };
-        let valid = parsed.is_ok();
         *self.binding.borrow_mut() = Some(parsed);
-        if !valid {
-            return Some(Err(DecryptError::InvalidHeader));
-        }
         for id in key_ids {
             let Some(key) = self.ring.get(id) else {
                 continue;
@@ -223,13 +249,7 @@ impl Identity for BoundOpener<'_> {
 /// it may guide a choice, such as which keys a new item of the same Secret should go to, but
 /// never decide whether an item is trusted.
 pub fn inspect_item(ciphertext: &[u8]) -> Result<(Binding, Vec<KeyId>), UnsealError> {
-    if ciphertext.len() > MAX_ITEM_CIPHERTEXT_BYTES {
-        return Err(UnsealError::TooLarge);
-    }
-    let decryptor = Decryptor::new_buffered(ciphertext).map_err(|e| match e {
-        DecryptError::Io(io) if io.kind() == ErrorKind::UnexpectedEof => UnsealError::Truncated,
-        _ => UnsealError::NotAgeFile,
-    })?;
+    let decryptor = read_header(ciphertext)?;
     let no_keys = KeyRing::new();
     let reader = BoundOpener {
         ring: &no_keys,

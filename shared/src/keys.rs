@@ -8,7 +8,8 @@ use age::secrecy::{ExposeSecret, SecretString};
 use age::x25519;
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IdentityError, RecipientError, Result};
+use crate::escape;
 
 /// The public half of a seal key pair: 16 hex digits of SHA-256 over the recipient string.
 /// Short enough to read in a log line, long enough that distinct keys never collide in
@@ -68,29 +69,56 @@ impl SealRecipient {
 impl FromStr for SealRecipient {
     type Err = Error;
 
+    /// Reads one `age1...` recipient. The error describes what the text is instead, and
+    /// never quotes it: it may be a private key pasted in the wrong place.
     fn from_str(s: &str) -> Result<Self> {
         let s = s.trim();
-        x25519::Recipient::from_str(s)
-            .map(SealRecipient::new)
-            .map_err(|_| {
-                // Other age recipient kinds are well-formed but deliberately unsupported: SSH keys
-                // pull in an RSA crate with an open advisory, plugins need binaries in the cluster.
-                let other_kind = s.starts_with("ssh-") || (s.starts_with("age1") && s.len() > 62);
-                if other_kind {
-                    Error::UnsupportedRecipient {
-                        recipient: s.to_owned(),
-                    }
-                } else {
-                    Error::InvalidRecipient {
-                        recipient: s.to_owned(),
-                    }
-                }
-            })
+        if let Ok(recipient) = x25519::Recipient::from_str(s) {
+            return Ok(SealRecipient::new(recipient));
+        }
+        Err(Error::Recipient(classify_non_recipient(s)))
     }
 }
 
-/// Parses age's recipients-file format: one recipient per line, `#` comments, blank lines.
-/// `origin` names the file in errors.
+/// What a text that did not parse as an X25519 recipient is, as far as can be told safely.
+fn classify_non_recipient(s: &str) -> RecipientError {
+    if s.is_empty() {
+        return RecipientError::Empty;
+    }
+    if escape::contains_identity(s) {
+        return RecipientError::PrivateKey;
+    }
+    if let Some((before, _)) = s.split_once('#')
+        && before.ends_with(char::is_whitespace)
+        && !before.trim().is_empty()
+    {
+        return RecipientError::TrailingComment;
+    }
+    let lower = s.to_ascii_lowercase();
+    if ["ssh-", "ecdsa-", "sk-ssh-", "sk-ecdsa-"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        return RecipientError::Ssh;
+    }
+    let Some(data) = lower.strip_prefix("age1") else {
+        return RecipientError::NotRecipient;
+    };
+    // Bech32 has no '1' in its data alphabet: a second one ends the human-readable part of a
+    // plugin recipient (age1yubikey1...). Only SSH keys and plugins are other kinds; SSH keys
+    // pull in an RSA crate with an open advisory, plugins need binaries in the cluster.
+    if data.contains('1') {
+        return RecipientError::Plugin;
+    }
+    match s.chars().count() {
+        62 => RecipientError::Checksum,
+        len => RecipientError::Length { len },
+    }
+}
+
+/// Parses age's recipients-file format: one recipient per line, `#` comments on lines of
+/// their own, blank lines. `origin` names the file in errors, with the line number; a line is
+/// never quoted, since it may be a private key or one with a typo.
 pub fn parse_recipients_file(text: &str, origin: &str) -> Result<Vec<SealRecipient>> {
     let mut recipients = Vec::new();
     for (index, line) in text.lines().enumerate() {
@@ -136,9 +164,7 @@ impl SealIdentity {
     pub fn parse(secret: &str) -> Result<Self> {
         x25519::Identity::from_str(secret.trim())
             .map(SealIdentity::from_identity)
-            .map_err(|_| Error::InvalidIdentity {
-                detail: "not an age X25519 identity (AGE-SECRET-KEY-1...)".into(),
-            })
+            .map_err(|_| Error::Identity(IdentityError::NotIdentity))
     }
 }
 
@@ -190,26 +216,37 @@ impl KeyRing {
     /// Adds every identity in an age identity file. Only X25519 identities are supported;
     /// errors name the line, never its content, because the content is a private key.
     pub fn add_identity_file(&mut self, text: &SecretString, origin: &str) -> Result<usize> {
+        let in_file = |place: String, problem: IdentityError| Error::InFile {
+            origin: place,
+            source: Box::new(Error::Identity(problem)),
+        };
+        let text = text.expose_secret();
+        if text.starts_with("age-encryption.org/")
+            || text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----")
+        {
+            return Err(in_file(origin.to_owned(), IdentityError::Encrypted));
+        }
         let mut added = 0;
-        for (index, line) in text.expose_secret().lines().enumerate() {
+        for (index, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let identity = SealIdentity::parse(line).map_err(|_| Error::InvalidIdentity {
-                detail: format!(
-                    "{origin}:{}: not an age X25519 identity (expected AGE-SECRET-KEY-1...; \
-                     SSH keys, passphrase-encrypted and plugin identities are not supported)",
-                    index + 1
-                ),
+            let identity = SealIdentity::parse(line).map_err(|_| {
+                let problem = if line.parse::<SealRecipient>().is_ok() {
+                    IdentityError::Recipient
+                } else if line.starts_with("AGE-PLUGIN-") || line.starts_with("-----BEGIN") {
+                    IdentityError::Unsupported
+                } else {
+                    IdentityError::NotIdentity
+                };
+                in_file(format!("{origin}:{}", index + 1), problem)
             })?;
             self.insert(identity);
             added += 1;
         }
         if added == 0 {
-            return Err(Error::InvalidIdentity {
-                detail: format!("{origin}: contains no identity"),
-            });
+            return Err(in_file(origin.to_owned(), IdentityError::Empty));
         }
         Ok(added)
     }
@@ -248,6 +285,86 @@ mod tests {
         assert!(err.to_string().contains("r.txt:5"), "{err}");
         let ok = parse_recipients_file(&format!("# x\n{a}\n"), "r.txt").unwrap();
         assert_eq!(ok.len(), 1);
+    }
+
+    #[test]
+    fn a_private_key_given_as_a_recipient_is_named_never_echoed() {
+        let identity = SealIdentity::generate().to_secret_string();
+        let key = identity.expose_secret();
+        for text in [
+            key.to_owned(),
+            key.to_lowercase(),
+            format!("  {key}  "),
+            format!("{}X", &key[..key.len() - 1]),
+            format!("{key} # mine"),
+        ] {
+            let err = text.parse::<SealRecipient>().unwrap_err();
+            assert!(
+                matches!(err, Error::Recipient(RecipientError::PrivateKey)),
+                "{err}"
+            );
+            assert!(!err.to_string().contains(&key[20..40]), "{err}");
+        }
+        let file = format!("# recipients\n{key}\n");
+        let err = parse_recipients_file(&file, "r.txt")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("r.txt:2: this is a private key"), "{err}");
+        assert!(!err.contains(&key[20..40]), "{err}");
+    }
+
+    #[test]
+    fn other_non_recipients_are_described_without_quoting() {
+        let a = SealIdentity::generate().recipient().recipient.to_string();
+        let typo = format!("{}{}", &a[..10], if &a[10..11] == "q" { "p" } else { "q" }) + &a[11..];
+        let cases = [
+            (String::new(), RecipientError::Empty),
+            (
+                format!("{a} # prod cluster"),
+                RecipientError::TrailingComment,
+            ),
+            ("ssh-ed25519 AAAAC3Nza".to_owned(), RecipientError::Ssh),
+            (format!("age1yubikey1{}", &a[4..]), RecipientError::Plugin),
+            (a[..40].to_owned(), RecipientError::Length { len: 40 }),
+            (typo.clone(), RecipientError::Checksum),
+            ("hunter2".to_owned(), RecipientError::NotRecipient),
+        ];
+        for (text, expected) in cases {
+            match text.parse::<SealRecipient>() {
+                Err(Error::Recipient(found)) => assert_eq!(found, expected, "{text:?}"),
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+        let err = typo.parse::<SealRecipient>().unwrap_err().to_string();
+        assert!(!err.contains(&typo[4..20]), "{err}");
+    }
+
+    #[test]
+    fn identity_file_errors_name_what_the_line_is() {
+        let mut ring = KeyRing::new();
+        let a = SealIdentity::generate().recipient().recipient.to_string();
+        let cases = [
+            (format!("# public\n{a}\n"), "id.txt:2: this is a recipient"),
+            (
+                "age-encryption.org/v1\n-> scrypt x 18\n".to_owned(),
+                "id.txt: it is an age-encrypted",
+            ),
+            (
+                "# nothing\n\n".to_owned(),
+                "id.txt: it contains no identity",
+            ),
+            (
+                "AGE-PLUGIN-YUBIKEY-1QQQQ\n".to_owned(),
+                "id.txt:1: this kind of identity",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = ring
+                .add_identity_file(&SecretString::from(text), "id.txt")
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(expected), "{err}");
+        }
     }
 
     #[test]

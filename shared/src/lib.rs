@@ -6,15 +6,18 @@
 
 pub mod binding;
 pub mod error;
+pub mod escape;
 pub mod item;
 pub mod key_backup;
 pub mod keys;
 pub mod limits;
 pub mod manifest;
+pub mod metadata;
 pub mod names;
 pub mod public_keys;
 pub mod scope;
 pub mod sealed_secret;
+pub mod suggest;
 pub mod yaml;
 pub mod yaml_edit;
 

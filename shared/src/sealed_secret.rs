@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::binding::{Binding, Placement};
-use crate::error::{Error, Result};
+use crate::error::{Error, ManifestError, ManifestProblem, Result};
 use crate::item::{Unsealed, inspect_item, seal_item, unseal_item};
 use crate::keys::{KeyId, KeyRing, SealRecipient};
 use crate::manifest::{OutputMeta, PlainSecret, SecretManifest, describe};
+use crate::names::{self, NameKind};
 use crate::scope::Scope;
 use crate::yaml;
 use crate::yaml_edit::{self, EditError};
@@ -137,10 +138,10 @@ pub fn seal_secret(request: &SealRequest<'_>) -> Result<SealedSecret> {
         (Some(ns), _) => Some(ns),
         (None, Scope::ClusterWide) => None,
         (None, _) => {
-            return Err(Error::Document(format!(
-                "{}: a {scope} seal binds the namespace, but the Secret has none; set metadata.namespace or pass --namespace",
-                secret.describe()
-            )));
+            return Err(Error::NoNamespace {
+                object: secret.describe(),
+                scope,
+            });
         }
     };
     let mut sealed = SealedSecret::new(
@@ -178,11 +179,10 @@ pub fn seal_items_into<'v>(
     let namespace = sealed.metadata.namespace.clone().unwrap_or_default();
     let name = sealed.metadata.name.clone().unwrap_or_default();
     // An item bound to an empty namespace or name can be unsealed nowhere.
-    let missing = |what: &str| {
-        Error::Document(format!(
-            "{}: a {scope} seal binds the {what}, but the SealedSecret has no metadata.{what}",
-            describe_sealed(sealed)
-        ))
+    let missing = |field| Error::Unbound {
+        object: describe_sealed(sealed),
+        scope,
+        field,
     };
     if scope.binds_namespace() && namespace.is_empty() {
         return Err(missing("namespace"));
@@ -216,6 +216,15 @@ pub fn placement_of(sealed: &SealedSecret, key: &str) -> Placement {
     )
 }
 
+/// An item's binary age file from its base64 in `spec.encryptedData`.
+fn decode_item(key: &str, encoded: &str) -> Result<Vec<u8>> {
+    STANDARD
+        .decode(encoded.trim().as_bytes())
+        .map_err(|_| Error::CiphertextBase64 {
+            key: key.to_owned(),
+        })
+}
+
 /// Unseals one item of a SealedSecret, checking its binding against the object it is in.
 pub fn unseal_entry(
     sealed: &SealedSecret,
@@ -223,12 +232,7 @@ pub fn unseal_entry(
     encoded: &str,
     ring: &KeyRing,
 ) -> Result<Unsealed> {
-    let ciphertext =
-        STANDARD
-            .decode(encoded.trim().as_bytes())
-            .map_err(|_| Error::CiphertextBase64 {
-                key: key.to_owned(),
-            })?;
+    let ciphertext = decode_item(key, encoded)?;
     let unsealed =
         unseal_item(&ciphertext, &placement_of(sealed, key), ring).map_err(|source| {
             Error::Unseal {
@@ -237,10 +241,11 @@ pub fn unseal_entry(
             }
         })?;
     if unsealed.binding.scope != sealed.spec.scope {
-        return Err(Error::Document(format!(
-            "item {key:?} was sealed with scope {} but the SealedSecret declares {}; reseal it",
-            unsealed.binding.scope, sealed.spec.scope
-        )));
+        return Err(Error::ScopeMismatch {
+            key: key.to_owned(),
+            item: unsealed.binding.scope,
+            declared: sealed.spec.scope,
+        });
     }
     Ok(unsealed)
 }
@@ -248,12 +253,7 @@ pub fn unseal_entry(
 /// What one item of a SealedSecret says in the clear: its binding and the ids of the keys it
 /// is sealed to. Not authenticated; see [`inspect_item`].
 pub fn inspect_entry(key: &str, encoded: &str) -> Result<(Binding, Vec<KeyId>)> {
-    let ciphertext =
-        STANDARD
-            .decode(encoded.trim().as_bytes())
-            .map_err(|_| Error::CiphertextBase64 {
-                key: key.to_owned(),
-            })?;
+    let ciphertext = decode_item(key, encoded)?;
     inspect_item(&ciphertext).map_err(|source| Error::Unseal {
         key: key.to_owned(),
         source: Box::new(source),
@@ -359,23 +359,70 @@ struct Head {
     kind: Option<String>,
 }
 
-/// Reads SealedSecrets from a YAML or JSON stream; anything else is an error.
+/// Reads SealedSecrets from a YAML or JSON stream; anything else is an error, and so is a
+/// namespace, name or item key that no Kubernetes object can have.
 pub fn parse_sealed_secrets(text: &str) -> Result<Vec<SealedSecret>> {
     let heads: Vec<Head> = yaml::from_multiple(text)?;
+    let refuse = |index: usize, object: Option<String>, problem| -> Error {
+        ManifestError {
+            document: index + 1,
+            object,
+            line: None,
+            problem,
+        }
+        .into()
+    };
     if heads.is_empty() {
-        return Err(Error::Document("no SealedSecret found".into()));
+        return Err(refuse(0, None, ManifestProblem::NoSealedSecrets));
     }
     for (index, head) in heads.iter().enumerate() {
         if head.kind.as_deref() != Some(KIND) || head.api_version.as_deref() != Some(API_VERSION) {
-            return Err(Error::Document(format!(
-                "document {} is not a SealedSecret ({API_VERSION}); found {} {}",
-                index + 1,
-                head.api_version.as_deref().unwrap_or("(no apiVersion)"),
-                head.kind.as_deref().unwrap_or("(no kind)")
-            )));
+            return Err(refuse(
+                index,
+                None,
+                ManifestProblem::NotSealedSecret {
+                    api_version: head.api_version.clone().unwrap_or_default(),
+                    kind: head.kind.clone().unwrap_or_default(),
+                },
+            ));
         }
     }
-    yaml::from_multiple(text)
+    let sealed: Vec<SealedSecret> = yaml::from_multiple(text)?;
+    for (index, doc) in sealed.iter().enumerate() {
+        let object = || Some(describe_sealed(doc));
+        let checks = [
+            (
+                doc.metadata.name.as_deref(),
+                NameKind::SecretName,
+                "metadata.name",
+            ),
+            (
+                doc.metadata.namespace.as_deref(),
+                NameKind::Namespace,
+                "metadata.namespace",
+            ),
+        ];
+        for (value, kind, field) in checks {
+            if let Some(value) = value {
+                names::check(kind, value).map_err(|name| {
+                    refuse(index, object(), ManifestProblem::Name { field, name })
+                })?;
+            }
+        }
+        for key in doc.spec.encrypted_data.keys() {
+            names::check_data_key(key).map_err(|name| {
+                refuse(
+                    index,
+                    object(),
+                    ManifestProblem::Name {
+                        field: "spec.encryptedData",
+                        name,
+                    },
+                )
+            })?;
+        }
+    }
+    Ok(sealed)
 }
 
 /// Same object, for output: a fresh SealedSecret carries no status and no server fields.

@@ -215,12 +215,110 @@ fn recipients_parse_and_unsupported_kinds_are_named() {
         .parse::<SealRecipient>()
         .unwrap_err()
         .to_string();
-    assert!(err.contains("unsupported"), "{err}");
+    assert!(
+        err.contains("SSH key") && !err.contains("AAAAC3Nza"),
+        "{err}"
+    );
     let err = "age1notakey"
         .parse::<SealRecipient>()
         .unwrap_err()
         .to_string();
-    assert!(err.contains("invalid age recipient"), "{err}");
+    assert!(
+        err.contains("not a valid age recipient") && !err.contains("notakey"),
+        "{err}"
+    );
+}
+
+/// Replaces the first occurrence of `from` in an item's bytes (its text header).
+fn edit_header(sealed: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let at = sealed
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())
+        .unwrap_or_else(|| panic!("{from:?} not in the header"));
+    let mut out = sealed[..at].to_vec();
+    out.extend_from_slice(to.as_bytes());
+    out.extend_from_slice(&sealed[at + from.len()..]);
+    out
+}
+
+/// A binding stanza with any arguments, MAC-covered like seal's own: what a newer seal with
+/// a binding version 2 would write.
+struct FutureBinding(Vec<String>, Vec<u8>);
+
+impl age::Recipient for FutureBinding {
+    fn wrap_file_key(
+        &self,
+        _: &age_core::format::FileKey,
+    ) -> Result<
+        (
+            Vec<age_core::format::Stanza>,
+            std::collections::HashSet<String>,
+        ),
+        age::EncryptError,
+    > {
+        Ok((
+            vec![age_core::format::Stanza {
+                tag: seal_shared::binding::BINDING_TAG.to_owned(),
+                args: self.0.clone(),
+                body: self.1.clone(),
+            }],
+            Default::default(),
+        ))
+    }
+}
+
+#[test]
+fn an_unknown_binding_version_is_called_newer_only_when_the_mac_proves_it() {
+    let identity = SealIdentity::generate();
+    let binding = FutureBinding(
+        vec!["2".into(), "strict".into(), identity.id.to_string()],
+        b"prod\ndb\npassword".to_vec(),
+    );
+    let recipients: [&dyn age::Recipient; 2] = [&identity.recipient().recipient, &binding];
+    let encryptor = age::Encryptor::with_recipients(recipients.into_iter()).unwrap();
+    let mut newer = Vec::new();
+    let mut writer = encryptor.wrap_output(&mut newer).unwrap();
+    writer.write_all(b"hunter2").unwrap();
+    writer.finish().unwrap();
+    let ring = ring_of(vec![identity]);
+    assert_eq!(
+        unseal_item(&newer, &here(), &ring).unwrap_err(),
+        UnsealError::NewerVersion("2".into())
+    );
+
+    // The same edit made by hand to an item seal wrote: the MAC fails, so it was altered.
+    let (sealed, ring) = seal_here(Scope::Strict, b"hunter2");
+    let altered = edit_header(&sealed, "seal.dev/binding 1 ", "seal.dev/binding 2 ");
+    let err = unseal_item(&altered, &here(), &ring).unwrap_err();
+    assert_eq!(err, UnsealError::Tampered);
+    assert!(!err.to_string().contains("upgrade"), "{err}");
+    // Without a key that opens it, seal cannot tell, and says so.
+    let err = unseal_item(&altered, &here(), &KeyRing::new()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UnsealError::Binding(BindingStanzaError::UnsupportedVersion(_))
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("or altered"), "{err}");
+}
+
+#[test]
+fn a_binding_that_names_no_key_is_malformed() {
+    let (sealed, ring) = seal_here(Scope::Strict, b"v");
+    let id = ring.ids().next().unwrap().to_string();
+    let stripped = edit_header(&sealed, &format!(" strict {id}"), " strict");
+    let err = unseal_item(&stripped, &here(), &ring).unwrap_err();
+    assert_eq!(
+        err,
+        UnsealError::Binding(BindingStanzaError::Malformed("binding stanza names no key"))
+    );
+    assert!(!err.to_string().contains("key(s)  but"), "{err}");
+    assert_eq!(
+        UnsealError::NoMatchingKey { sealed_to: vec![] }.to_string(),
+        "the item names no key, so none here can open it"
+    );
 }
 
 proptest! {
@@ -245,4 +343,20 @@ proptest! {
         prop_assert!(unseal_item(&input, &here(), &ring).is_err());
         prop_assert!(unseal_item(&bytes, &here(), &ring).is_err());
     }
+}
+
+#[test]
+fn names_in_a_binding_are_shown_escaped() {
+    // Anyone with the recipient can seal an authentic binding for a place that cannot exist.
+    let binding = Binding::for_placement(
+        Scope::Strict,
+        &Placement::new("a\u{1b}[2K", "b\nseal: ok", "k"),
+    );
+    let mismatch = UnsealError::BindingMismatch {
+        sealed_for: Box::new(binding),
+        found_at: Box::new(Placement::new("prod\r", "db", "k")),
+    }
+    .to_string();
+    assert!(!mismatch.chars().any(char::is_control), "{mismatch:?}");
+    assert!(mismatch.contains("a\\u{1b}[2K/b\\nseal: ok"), "{mismatch}");
 }

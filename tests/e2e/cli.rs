@@ -105,13 +105,66 @@ async fn the_clusters_key_is_named_with_its_context_server_and_id() -> anyhow::R
         let out = seal(dir.path(), &args, stdin)?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "seal {args:?}: {stderr}");
-        assert!(
-            stderr.starts_with("seal: error: ")
-                && stderr.contains(".seal.yaml: no rule matches \"s.yaml\"")
-                && stderr.contains("\n  hint: "),
-            "{stderr}"
-        );
+        assert_refusal(&stderr, ".seal.yaml: no rule matches \"s.yaml\"");
         assert!(out.stdout.is_empty(), "sealed anyway");
+    }
+    ns.delete().await
+}
+
+/// One `seal: error:` line holding `needle` and one `hint:` line, as every refusal is.
+fn assert_refusal(stderr: &str, needle: &str) {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines.len() == 2
+            && lines[0].starts_with("seal: error: ")
+            && lines[0].contains(needle)
+            && lines[1].starts_with("  hint: "),
+        "not a refusal naming {needle:?}: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_private_key_published_as_the_clusters_recipient_is_refused_unprinted()
+-> anyhow::Result<()> {
+    let ns = TestNamespace::create("cli-cluster-private").await?;
+    let dir = tempfile::tempdir()?;
+    let keygen = seal(dir.path(), &["keygen"], "")?;
+    anyhow::ensure!(keygen.status.success(), "seal keygen failed");
+    let identity = String::from_utf8(keygen.stdout)?;
+    let key = identity
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .expect("keygen prints the identity")
+        .to_owned();
+    // A hand edit that pasted the private key where the recipient belongs.
+    let map: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": CONFIGMAP},
+        "data": {RECIPIENT_KEY: key},
+    }))?;
+    ns.api::<ConfigMap>()
+        .create(&PostParams::default(), &map)
+        .await?;
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: db, namespace: {}}}\nstringData: {{k: v}}\n",
+        ns.name
+    );
+    for args in [
+        vec!["encrypt", "--controller-namespace", &ns.name],
+        vec!["keys", "--recipient", "--controller-namespace", &ns.name],
+    ] {
+        let out = seal(dir.path(), &args, &secret)?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "seal {args:?}: {stderr}");
+        assert_refusal(
+            &stderr,
+            &format!("data.{RECIPIENT_KEY}: this is a private key (an age identity)"),
+        );
+        let body = &key["AGE-SECRET-KEY-1".len()..];
+        assert!(
+            !stderr.to_ascii_uppercase().contains(&body[..16]),
+            "the key on stderr: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "printed anyway");
     }
     ns.delete().await
 }

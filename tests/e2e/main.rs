@@ -8,6 +8,7 @@ mod drift;
 mod key_backup;
 mod key_lifecycle;
 mod key_protection;
+mod kubectl_get;
 mod leadership;
 mod observability;
 mod operator;

@@ -7,7 +7,7 @@ use seal_shared::yaml;
 use zeroize::Zeroizing;
 
 use crate::failure::{Context, Result};
-use crate::files::{Input, Mode, write_atomic, write_stdout};
+use crate::files::{Input, KeyFile, Mode, Output, check_path_arg, read_key_file};
 
 /// Recover plain Secrets from SealedSecrets with an identity (the offline recovery path)
 #[derive(clap::Args, Debug)]
@@ -33,19 +33,27 @@ pub struct Args {
     )]
     identities: Vec<PathBuf>,
 
-    /// Write the plain Secret to FILE (mode 0600, atomically) instead of stdout
+    /// Write the plain Secret to FILE (mode 0600, atomically; through a symbolic link to the
+    /// file it names) instead of stdout; `-` is stdout
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let given_as = crate::cli::given_as("identities", "-i/--identity");
     let mut ring = KeyRing::new();
     for path in &args.identities {
-        let origin = path.display().to_string();
-        let text = Input::File(path.clone()).read_text()?;
-        ring.add_identity_file(&SecretString::from(text.as_str().to_owned()), &origin)?;
+        let text = read_key_file(path, KeyFile::Identities, &given_as)?;
+        ring.add_identity_file(
+            &SecretString::from(text.as_str().to_owned()),
+            &path.display().to_string(),
+        )?;
     }
     let input = Input::from_arg(args.input.as_deref());
+    if let Input::File(path) = &input {
+        check_path_arg(path, "the input file")?;
+    }
+    let output = Output::from_arg(args.output.as_deref());
     let sealed = parse_sealed_secrets(&input.read_text()?).within(input.name())?;
     let mut manifests = Vec::with_capacity(sealed.len());
     for doc in &sealed {
@@ -55,8 +63,5 @@ pub fn run(args: Args) -> Result<()> {
         manifests.push(manifest);
     }
     let yaml = Zeroizing::new(yaml::to_string_multiple(&manifests)?);
-    match &args.output {
-        Some(path) => write_atomic(path, yaml.as_bytes(), Mode::Private),
-        None => write_stdout(yaml.as_bytes()),
-    }
+    output.write(yaml.as_bytes(), Mode::Private)
 }

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use seal_shared::manifest::{PlainSecret, parse_secrets};
+use seal_shared::names::{self, NameKind};
 use seal_shared::sealed_secret::{
     MergeError, SealRequest, SealedSecret, describe_sealed, inspect_entry, parse_sealed_secrets,
     seal_items_into, seal_secret, set_items_in_text,
@@ -10,7 +11,7 @@ use seal_shared::sealed_secret::{
 use seal_shared::{KeyId, Scope, yaml};
 
 use crate::failure::{Context, Failure, Result};
-use crate::files::{Input, Mode, write_atomic, write_stdout};
+use crate::files::{Input, Mode, Output, check_path_arg, write_atomic};
 use crate::recipients::{RecipientArgs, Resolved, Target, list};
 
 /// Seal Secret manifests into SealedSecrets
@@ -18,6 +19,7 @@ use crate::recipients::{RecipientArgs, Resolved, Target, list};
 #[command(after_help = "Examples:\n  \
     seal encrypt -r age1... secret.yaml > secret.sealed.yaml\n  \
     kubectl create secret generic db --from-literal=password=s3cr3t --dry-run=client -o yaml | seal encrypt -n prod -R keys.txt\n  \
+    kubectl get secret db -n prod -o yaml | seal encrypt -R keys.txt   # server bookkeeping is left out\n  \
     seal encrypt --merge-into secret.sealed.yaml rotated-password.yaml\n  \
     seal encrypt --filename clusters/prod/db.yaml < db.yaml   # stdin, with that path's .seal.yaml rule\n  \
     seal encrypt -w secret.yaml     # replace the plain file with its sealed form\n\n\
@@ -36,7 +38,7 @@ pub struct Args {
     /// What each item is bound to: strict (namespace, name, key), namespace-wide (namespace,
     /// key) or cluster-wide (key) [default: strict, or the .seal.yaml rule's]
     #[arg(long, value_name = "SCOPE", env = "SEAL_SCOPE")]
-    scope: Option<Scope>,
+    scope: Option<String>,
 
     /// Namespace for Secrets whose manifest names none (with --merge-into, also for a target
     /// SealedSecret that names none); differing from the manifest is an error
@@ -47,13 +49,19 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
 
-    /// Write the SealedSecrets to FILE (atomically) instead of stdout
+    /// Write the SealedSecrets to FILE (atomically; through a symbolic link to the file it
+    /// names) instead of stdout; `-` is stdout
     #[arg(short, long, value_name = "FILE", conflicts_with_all = ["in_place", "merge_into"])]
     output: Option<PathBuf>,
 
-    /// Replace the input file with its sealed form
+    /// Replace the input file with its sealed form (through a symbolic link, the file it
+    /// names; a file with several hard links is refused, as the others would keep the plaintext)
     #[arg(short = 'w', long, conflicts_with = "merge_into")]
     in_place: bool,
+
+    /// Seal a Secret that has no items (no data, no stringData) instead of refusing it
+    #[arg(long)]
+    allow_empty: bool,
 
     /// Add or replace only the input's keys in this existing SealedSecret file, in place;
     /// every other byte of it stays (comments, other documents, layout)
@@ -68,23 +76,48 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let input = Input::from_arg(args.input.as_deref());
+    if let Input::File(path) = &input {
+        check_path_arg(path, "the input file")?;
+    }
     if args.in_place && matches!(input, Input::Stdin) {
         return Err(Failure::new("--in-place needs an input file, not stdin")
-            .hint("name the file to replace, or write the result with -o FILE"));
+            .hint("name the file to replace: seal encrypt -w secret.yaml"));
     }
+    let scope = flag_scope(&args)?;
+    check_flag_name(
+        &args.namespace,
+        NameKind::Namespace,
+        "namespace",
+        "-n/--namespace",
+    )?;
+    check_flag_name(&args.name, NameKind::SecretName, "name", "--name")?;
+    let output = Output::from_arg(args.output.as_deref());
     let text = input.read_text()?;
     let secrets = parse_secrets(&text).within(input.name())?;
     drop(text);
+    if !args.allow_empty
+        && let Some(empty) = secrets.iter().find(|s| s.data.is_empty())
+    {
+        return Err(Failure::new(format!(
+            "{}: has no items (no data, no stringData)",
+            empty.describe()
+        ))
+        .hint(
+            "add the values under stringData or data; pass --allow-empty to seal an empty Secret",
+        ))
+        .within(input.name());
+    }
 
     if let Some(target) = &args.merge_into {
-        return merge(&args, target, &secrets);
+        check_path_arg(target, "--merge-into")?;
+        return merge(&args, target, &secrets, scope);
     }
 
     let resolved = args.recipients.resolve(match &input {
         Input::File(path) => Target::File(path),
         Input::Stdin => Target::Stdin,
     })?;
-    let scope = args.scope.or(resolved.scope).unwrap_or_default();
+    let scope = scope.or(resolved.scope).unwrap_or_default();
     let requests = secrets
         .iter()
         .map(|secret| {
@@ -94,7 +127,7 @@ pub fn run(args: Args) -> Result<()> {
                     &secret.namespace,
                     &args.namespace,
                     "namespace",
-                    "-n/--namespace",
+                    &crate::cli::given_as("namespace", "-n/--namespace"),
                     secret,
                 )?,
                 name: pick(&secret.name, &args.name, "name", "--name", secret)?.ok_or_else(
@@ -115,12 +148,35 @@ pub fn run(args: Args) -> Result<()> {
         .collect::<Result<Vec<SealedSecret>, _>>()
         .within(input.name())?;
     let yaml = yaml::to_string_multiple(&sealed)?;
+    match (&input, args.in_place) {
+        (Input::File(path), true) => write_atomic(path, yaml.as_bytes(), Mode::Public),
+        _ => output.write(yaml.as_bytes(), Mode::Public),
+    }?;
+    // Said once the output is written, so that a refusal stays its two lines.
     resolved.announce();
-    match (&args.output, args.in_place, &input) {
-        (Some(path), _, _) => write_atomic(path, yaml.as_bytes(), Mode::Public),
-        (None, true, Input::File(path)) => write_atomic(path, yaml.as_bytes(), Mode::Public),
-        _ => write_stdout(yaml.as_bytes()),
-    }
+    Ok(())
+}
+
+/// `--scope` or `SEAL_SCOPE`, checked here so that an error names the one the user gave.
+fn flag_scope(args: &Args) -> Result<Option<Scope>> {
+    let Some(text) = &args.scope else {
+        return Ok(None);
+    };
+    text.parse::<Scope>()
+        .map(Some)
+        .map_err(|e| Failure::new(e).hint("use strict, namespace-wide or cluster-wide"))
+        .within(crate::cli::given_as("scope", "--scope"))
+}
+
+/// A namespace or name from a flag or the environment obeys the same rule as one from a
+/// manifest: an item sealed for a name no object can have could never be unsealed.
+fn check_flag_name(value: &Option<String>, kind: NameKind, id: &str, flag: &str) -> Result<()> {
+    let Some(value) = value else {
+        return Ok(());
+    };
+    names::check(kind, value)
+        .map_err(|e| Failure::new(e).hint("pass a name Kubernetes accepts"))
+        .within(crate::cli::given_as(id, flag))
 }
 
 /// The manifest's value, or the flag's when the manifest has none; both differing is an error
@@ -146,7 +202,7 @@ fn pick<'a>(
 /// Seals the input's items into the matching SealedSecrets of `target` and rewrites only
 /// those items' text. Recipients follow the target, not the input: its `.seal.yaml` rule,
 /// and by default exactly the keys its other items are sealed to.
-fn merge(args: &Args, target: &Path, secrets: &[PlainSecret]) -> Result<()> {
+fn merge(args: &Args, target: &Path, secrets: &[PlainSecret], scope: Option<Scope>) -> Result<()> {
     let target_input = Input::File(target.to_path_buf());
     let target_name = target_input.name();
     let text = target_input.read_text()?;
@@ -159,14 +215,17 @@ fn merge(args: &Args, target: &Path, secrets: &[PlainSecret]) -> Result<()> {
         let (index, namespace) = find_target(&sealed, secret, args).within(&target_name)?;
         let doc = &sealed[index];
         let place = describe_sealed(doc);
-        if let Some(scope) = args.scope
+        if let Some(scope) = scope
             && scope != doc.spec.scope
         {
+            let flag = crate::cli::given_as("scope", "--scope");
             return Err(Failure::new(format!(
-                "{place}: --scope {scope} differs from the file's scope {}",
+                "{place}: {flag} {scope} differs from the file's scope {}",
                 doc.spec.scope
             ))
-            .hint("items of one SealedSecret share its scope; drop --scope"))
+            .hint(format!(
+                "items of one SealedSecret share its scope; drop {flag}"
+            )))
             .within(&target_name);
         }
         let existing = existing_items(doc, secret).within(&target_name)?;
@@ -187,15 +246,6 @@ fn merge(args: &Args, target: &Path, secrets: &[PlainSecret]) -> Result<()> {
             secret.data.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
             &resolved.recipients,
         )
-        .map_err(|e| {
-            let missing = matches!(e, seal_shared::Error::Document(_));
-            let failure = Failure::from(e);
-            if missing {
-                failure.hint("give the SealedSecret in the file its metadata.name (and namespace)")
-            } else {
-                failure
-            }
-        })
         .within(&target_name)?;
         let doc_changes = changes.entry(index).or_default();
         for key in secret.data.keys() {
@@ -208,11 +258,12 @@ fn merge(args: &Args, target: &Path, secrets: &[PlainSecret]) -> Result<()> {
     let out = set_items_in_text(&text, &original, &changes)
         .map_err(merge_failure)
         .within(&target_name)?;
+    write_atomic(target, out.as_bytes(), Mode::Public)?;
     resolved.announce();
     for note in notes {
-        eprintln!("seal: {note}");
+        crate::failure::say(note);
     }
-    write_atomic(target, out.as_bytes(), Mode::Public)
+    Ok(())
 }
 
 fn merge_failure(error: MergeError) -> Failure {
@@ -345,7 +396,7 @@ fn find_target<'a>(
         &secret.namespace,
         &args.namespace,
         "namespace",
-        "-n/--namespace",
+        &crate::cli::given_as("namespace", "-n/--namespace"),
         secret,
     )?;
     let named: Vec<usize> = sealed

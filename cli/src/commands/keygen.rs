@@ -15,7 +15,8 @@ use crate::files::{create_private, write_stdout};
 )]
 pub struct Args {
     /// Write the identity to FILE (created with mode 0600; an existing file is never replaced).
-    /// Without it the identity goes to stdout and the recipient to stderr, as age-keygen does.
+    /// Without it, or with `-`, the identity goes to stdout and the recipient to stderr, as
+    /// age-keygen does.
     #[arg(short, long, value_name = "FILE", env = "SEAL_KEYGEN_OUTPUT")]
     output: Option<PathBuf>,
 }
@@ -30,7 +31,11 @@ pub fn run(args: Args) -> Result<()> {
         recipient.recipient,
         secret.expose_secret()
     ));
-    match &args.output {
+    match args
+        .output
+        .as_deref()
+        .filter(|p| *p != std::path::Path::new("-"))
+    {
         Some(path) => {
             create_private(path, contents.as_bytes())?;
             write_stdout(format!("{}\n", recipient.recipient).as_bytes())

@@ -1,6 +1,7 @@
-use seal_shared::public_keys::{KEYS_KEY, PublishedKey, RECIPIENT_KEY};
+use seal_shared::escape::escape;
+use seal_shared::public_keys::{KEYS_KEY, PublishedKey};
 
-use crate::cluster::{DEFAULT_CONTROLLER_NAMESPACE, public_keys};
+use crate::cluster::{DEFAULT_CONTROLLER_NAMESPACE, public_keys, sealing_key};
 use crate::failure::{Failure, Result};
 use crate::files::write_stdout;
 
@@ -20,18 +21,22 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let data = public_keys(&args.controller_namespace)?;
     if args.recipient {
-        let recipient = data.get(RECIPIENT_KEY).cloned().unwrap_or_default();
-        return write_stdout(format!("{recipient}\n").as_bytes());
+        // Parsed, not copied: what is printed here is what `seal encrypt -R` will accept.
+        let key = sealing_key(&args.controller_namespace)?;
+        return write_stdout(format!("{}\n", key.recipient.recipient).as_bytes());
     }
+    let data = public_keys(&args.controller_namespace)?;
     let keys: Vec<PublishedKey> = serde_json::from_str(
         data.get(KEYS_KEY).map(String::as_str).unwrap_or("[]"),
     )
     .map_err(|e| {
         Failure::new(format!(
-            "the public-key ConfigMap's keys.json is not valid: {e}"
+            "the public-key ConfigMap's {KEYS_KEY} is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
         ))
+        .hint("the ConfigMap was edited by hand? the operator rewrites it")
     })?;
     let mut out = format!(
         "{:<18} {:<13} {:<32} RECIPIENT\n",
@@ -40,7 +45,10 @@ pub fn run(args: Args) -> Result<()> {
     for key in keys.iter().rev() {
         out.push_str(&format!(
             "{:<18} {:<13} {:<32} {}\n",
-            key.id, key.state, key.created, key.recipient
+            escape(&key.id),
+            escape(&key.state),
+            escape(&key.created),
+            escape(&key.recipient)
         ));
     }
     write_stdout(out.as_bytes())

@@ -98,15 +98,10 @@ fn recipients_missing_or_malformed() {
         &ws,
         s.as_bytes(),
         &["-r", "age1garbage"],
-        &["--recipient", "invalid age recipient"],
+        &["--recipient", "not a valid age recipient"],
     );
     ws.write("r.txt", "# ok\nssh-ed25519 AAAA\n");
-    refuses(
-        &ws,
-        s.as_bytes(),
-        &["-R", "r.txt"],
-        &["r.txt:2", "unsupported"],
-    );
+    refuses(&ws, s.as_bytes(), &["-R", "r.txt"], &["r.txt:2", "SSH key"]);
 }
 
 #[test]

@@ -2,7 +2,11 @@
 
 mod errors;
 mod interop;
+mod leaks;
+mod manifests;
 mod merge;
 mod recipients;
+mod refusals;
 mod roundtrip;
 mod support;
+mod writes;

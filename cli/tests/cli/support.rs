@@ -23,22 +23,49 @@ impl Run {
         self
     }
 
+    /// A refusal: exit 1 and the two lines every refusal has.
     pub fn fails(self) -> Self {
+        self.fails_with(1)
+    }
+
+    /// A usage error: exit 2, in the same two lines.
+    pub fn usage_error(self) -> Self {
+        self.fails_with(2)
+    }
+
+    fn fails_with(self, code: i32) -> Self {
         assert_eq!(
             self.output.status.code(),
-            Some(1),
-            "expected exit 1; stderr: {}",
+            Some(code),
+            "expected exit {code}; stderr: {}",
             self.stderr()
         );
         let stderr = self.stderr();
         assert!(!stderr.contains("panicked"), "panic: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
         assert!(
-            stderr.starts_with("seal: error: "),
-            "unrendered error: {stderr}"
+            lines.len() == 2
+                && lines[0].starts_with("seal: error: ")
+                && lines[1].starts_with("  hint: ")
+                && lines[1].len() > "  hint: ".len(),
+            "not one error line and one hint line: {stderr:?}"
+        );
+        assert!(
+            !stderr.chars().any(|c| c.is_control() && c != '\n'),
+            "raw control character in {stderr:?}"
         );
         assert!(
             !stderr.contains(SENTINEL),
             "secret value in an error: {stderr}"
+        );
+        self
+    }
+
+    pub fn stderr_lacks(self, needle: &str) -> Self {
+        assert!(
+            !self.stderr().contains(needle),
+            "stderr has {needle:?}: {}",
+            self.stderr()
         );
         self
     }
@@ -90,11 +117,19 @@ impl Workspace {
     }
 
     pub fn seal_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        self.seal_with(args, &[], stdin)
+    }
+
+    /// Runs seal with only PATH, a KUBECONFIG that names no file (so no test reaches a real
+    /// cluster by accident) and `env` set.
+    pub fn seal_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
         let mut child = Command::new(env!("CARGO_BIN_EXE_seal"))
             .args(args)
             .current_dir(self.dir.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KUBECONFIG", self.path("no-such-kubeconfig"))
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -102,12 +137,28 @@ impl Workspace {
             .unwrap();
         let mut pipe = child.stdin.take().unwrap();
         if let Some(input) = stdin {
-            pipe.write_all(input).unwrap();
+            // seal may refuse (a bad flag) and exit before it reads its input.
+            match pipe.write_all(input) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.unwrap(),
+            }
         }
         drop(pipe);
         Run {
             output: child.wait_with_output().unwrap(),
         }
+    }
+
+    /// Makes an identity file and returns its recipient and the private key itself.
+    pub fn keygen_with_key(&self, name: &str) -> (String, String) {
+        let recipient = self.keygen(name);
+        let key = self
+            .read(name)
+            .lines()
+            .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+            .expect("no key in the identity file")
+            .to_owned();
+        (recipient, key)
     }
 
     /// Makes an identity file and returns its recipient.
