@@ -259,14 +259,25 @@ fn kube_failure(error: &kube::Error, cluster: &Cluster, action: &str) -> Failure
     }
 }
 
-/// Asks the operator's leader for a new sealing key; returns the request's time.
-pub fn request_rotation(namespace: &str) -> Result<String> {
+/// A rotation request id: unique, and never an RFC 3339 time, so no clock can make it look
+/// answered or pending.
+fn request_id() -> String {
+    let nanos = jiff::Timestamp::now().as_nanosecond();
+    format!("req-{nanos:x}-{:x}", std::process::id())
+}
+
+/// Asks the operator's leader for a new sealing key and, unless `wait` is zero, waits until
+/// the key made for this request is published; answers the request id and the new key.
+pub fn request_rotation(
+    namespace: &str,
+    wait: std::time::Duration,
+) -> Result<(String, Option<seal_shared::public_keys::PublishedKey>)> {
     check_namespace(namespace)?;
     block_on(async {
         let (client, cluster) = connect().await?;
         let api: Api<ConfigMap> = Api::namespaced(client, namespace);
-        let at = jiff::Timestamp::now().to_string();
-        let patch = serde_json::json!({"metadata": {"annotations": {ROTATE_REQUESTED: at}}});
+        let request = request_id();
+        let patch = serde_json::json!({"metadata": {"annotations": {ROTATE_REQUESTED: request}}});
         api.patch(
             CONFIGMAP,
             &kube::api::PatchParams::default(),
@@ -286,7 +297,135 @@ pub fn request_rotation(namespace: &str) -> Result<String> {
                 _ => failure,
             }
         })?;
-        Ok(at)
+        if wait.is_zero() {
+            return Ok((request, None));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let map = api.get_opt(CONFIGMAP).await.map_err(|e| {
+                kube_failure(
+                    &e,
+                    &cluster,
+                    &format!("cannot read ConfigMap {namespace}/{CONFIGMAP}"),
+                )
+            })?;
+            if let Some(key) = map.as_ref().and_then(|m| answered_by(m, &request)) {
+                return Ok((request, Some(key)));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Failure::new(format!(
+                    "rotation request {request} was not answered within {}s in {}",
+                    wait.as_secs(),
+                    cluster.describe()
+                ))
+                .hint(format!(
+                    "is seal-operator running, and does a replica lead? check `kubectl -n {namespace} get lease seal-operator`; the request stays and is answered when it can be"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+}
+
+/// The published sealing key, once the ConfigMap says it answers `request`.
+fn answered_by(map: &ConfigMap, request: &str) -> Option<seal_shared::public_keys::PublishedKey> {
+    use seal_shared::public_keys::{KEYS_KEY, PublishedKey, ROTATE_ANSWERED};
+    let answered = map.metadata.annotations.as_ref()?.get(ROTATE_ANSWERED)?;
+    if answered != request {
+        return None;
+    }
+    let keys: Vec<PublishedKey> = serde_json::from_str(map.data.as_ref()?.get(KEYS_KEY)?).ok()?;
+    keys.into_iter().rev().find(|k| k.state == "active")
+}
+
+/// Creates a key Secret for each restored key in `namespace`; one that exists already is
+/// left alone. Answers the ids created and the ids already present.
+pub fn restore_keys(
+    namespace: &str,
+    keys: &[seal_shared::key_backup::BackedUpKey],
+) -> Result<(Vec<String>, Vec<String>, Cluster)> {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    use seal_shared::key_secrets as shape;
+    use zeroize::Zeroize;
+    check_namespace(namespace)?;
+    block_on(async {
+        let (client, cluster) = connect().await?;
+        let api: Api<Secret> = Api::namespaced(client, namespace);
+        let (mut created, mut present) = (Vec::new(), Vec::new());
+        for key in keys {
+            let id = key.identity.id.to_string();
+            let name = format!("{}{id}", shape::NAME_PREFIX);
+            // Every restored key comes back active; the operator keeps only the newest by
+            // creation sealing, so a restored older key never takes over.
+            let annotations = [
+                (shape::ID.to_owned(), id.clone()),
+                (
+                    shape::CREATED.to_owned(),
+                    key.created.clone().unwrap_or_default(),
+                ),
+                (shape::STATE.to_owned(), "active".to_owned()),
+            ];
+            use age::secrecy::ExposeSecret;
+            let mut secret = Secret {
+                metadata: kube::api::ObjectMeta {
+                    name: Some(name.clone()),
+                    namespace: Some(namespace.to_owned()),
+                    labels: Some([(shape::LABEL.to_owned(), "true".to_owned())].into()),
+                    annotations: Some(annotations.into()),
+                    ..Default::default()
+                },
+                type_: Some(shape::TYPE.to_owned()),
+                immutable: Some(true),
+                data: Some(
+                    [
+                        (
+                            shape::IDENTITY_DATA.to_owned(),
+                            ByteString(
+                                key.identity
+                                    .to_secret_string()
+                                    .expose_secret()
+                                    .as_bytes()
+                                    .to_vec(),
+                            ),
+                        ),
+                        (
+                            shape::RECIPIENT_DATA.to_owned(),
+                            ByteString(key.identity.recipient().recipient.to_string().into_bytes()),
+                        ),
+                    ]
+                    .into(),
+                ),
+                ..Default::default()
+            };
+            let result = api.create(&kube::api::PostParams::default(), &secret).await;
+            if let Some(data) = secret.data.as_mut() {
+                data.values_mut()
+                    .for_each(|ByteString(bytes)| bytes.zeroize());
+            }
+            match result {
+                Ok(mut stored) => {
+                    // The server sends the private key back: wipe that copy too.
+                    if let Some(data) = stored.data.as_mut() {
+                        data.values_mut()
+                            .for_each(|ByteString(bytes)| bytes.zeroize());
+                    }
+                    created.push(id);
+                }
+                Err(kube::Error::Api(status)) if status.code == 409 => present.push(id),
+                Err(e) => {
+                    return Err(kube_failure(
+                        &e,
+                        &cluster,
+                        &format!("cannot create key Secret {namespace}/{name}"),
+                    )
+                    .hint(format!(
+                        "restoring needs permission to create Secrets in {namespace}; keys restored so far stay"
+                    )));
+                }
+            }
+        }
+        Ok((created, present, cluster))
     })
 }
 

@@ -4,16 +4,13 @@
 /// Secrets carrying it. Defined in the shared crate: `seal encrypt` drops it from templates.
 pub use seal_shared::metadata::{MANAGED_BY, MANAGED_BY_VALUE};
 
-/// Label on the Secrets that hold the operator's private keys.
-pub const KEY_LABEL: &str = "seal.dev/key";
-pub const KEY_ID: &str = "seal.dev/key-id";
-pub const KEY_CREATED: &str = "seal.dev/created";
-pub const KEY_STATE: &str = "seal.dev/state";
+/// The Secrets that hold the operator's private keys (shared with `seal keys restore`).
+pub use seal_shared::key_secrets::{
+    CREATED as KEY_CREATED, ID as KEY_ID, LABEL as KEY_LABEL, NAME_PREFIX as KEY_SECRET_PREFIX,
+    STATE as KEY_STATE, TYPE as KEY_SECRET_TYPE,
+};
 /// On a key Secret: the rotation request it was made for.
 pub const KEY_ANSWERS: &str = "seal.dev/answers-rotation-request";
-pub const KEY_SECRET_TYPE: &str = "seal.dev/age-key";
-/// Key Secrets are named this, then the key id.
-pub const KEY_SECRET_PREFIX: &str = "seal-key-";
 
 /// Annotation on a SealedSecret asking the operator to take over the Secret that a Bitnami
 /// SealedSecret of the same name controls (the move from sealed-secrets). It is not consent

@@ -9,6 +9,7 @@ pub mod error;
 pub mod escape;
 pub mod item;
 pub mod key_backup;
+pub mod key_secrets;
 pub mod keys;
 pub mod limits;
 pub mod manifest;

@@ -4,6 +4,7 @@ mod adoption;
 mod availability;
 mod chart;
 mod cli;
+mod disaster_recovery;
 mod drift;
 mod key_backup;
 mod key_lifecycle;

@@ -167,8 +167,15 @@ impl Operator {
         } else {
             &["--log-format", "json"][..]
         };
+        // The watch namespace is the operator's own unless the test names another.
+        let watch = if extra.iter().any(|a| a.starts_with("--watch-namespace")) {
+            &[][..]
+        } else {
+            &["--watch-namespace", namespace][..]
+        };
         let child = Command::new(bin("seal-operator")?)
-            .args(["--namespace", namespace, "--watch-namespace", namespace])
+            .args(["--namespace", namespace])
+            .args(watch)
             .args(format)
             .arg(format!("--http-addr=127.0.0.1:{http_port}"))
             .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))

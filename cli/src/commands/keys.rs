@@ -5,12 +5,17 @@ use crate::cluster::{DEFAULT_CONTROLLER_NAMESPACE, public_keys, sealing_key};
 use crate::failure::{Failure, Result};
 use crate::files::write_stdout;
 
-/// List a cluster's public keys (sealing key and decrypt-only keys) from seal-operator
+/// List a cluster's public keys (sealing key and decrypt-only keys) from seal-operator, or
+/// restore its keys from a backup
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  seal keys\n  seal keys --controller-namespace seal && seal keys --recipient > cluster.txt"
+    after_help = "Examples:\n  seal keys\n  seal keys --controller-namespace seal && seal keys --recipient > cluster.txt\n  seal keys restore --from seal-key-backup.yaml -i backup.key --controller-namespace seal-system",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
+
     /// Namespace where seal-operator runs
     #[arg(long, value_name = "NAMESPACE", env = "SEAL_CONTROLLER_NAMESPACE", default_value = DEFAULT_CONTROLLER_NAMESPACE)]
     controller_namespace: String,
@@ -20,7 +25,15 @@ pub struct Args {
     recipient: bool,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Action {
+    Restore(super::restore::Args),
+}
+
 pub fn run(args: Args) -> Result<()> {
+    if let Some(Action::Restore(restore)) = args.action {
+        return super::restore::run(restore);
+    }
     if args.recipient {
         // Parsed, not copied: what is printed here is what `seal encrypt -R` will accept.
         let key = sealing_key(&args.controller_namespace)?;

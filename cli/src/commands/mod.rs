@@ -3,6 +3,7 @@ pub mod decrypt;
 pub mod encrypt;
 pub mod keygen;
 pub mod keys;
+pub mod restore;
 pub mod rotate;
 
 use crate::cli::{Cli, Command};

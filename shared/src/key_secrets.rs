@@ -1,0 +1,17 @@
+//! The shape of the Secrets that hold seal-operator's private keys: written by the operator,
+//! and by `seal keys restore` when keys come back from a backup.
+
+/// Label on every key Secret.
+pub const LABEL: &str = "seal.dev/key";
+/// The key Secrets' type; a Secret of another type is never loaded as a key.
+pub const TYPE: &str = "seal.dev/age-key";
+/// Key Secrets are named this, then the key id.
+pub const NAME_PREFIX: &str = "seal-key-";
+/// Annotations: the key id, its creation time (RFC 3339, decides which key seals) and its
+/// state (`active` or `decrypt-only`).
+pub const ID: &str = "seal.dev/key-id";
+pub const CREATED: &str = "seal.dev/created";
+pub const STATE: &str = "seal.dev/state";
+/// Data keys: the identity (`AGE-SECRET-KEY-1...`) and its recipient (`age1...`).
+pub const IDENTITY_DATA: &str = "identity";
+pub const RECIPIENT_DATA: &str = "recipient";
