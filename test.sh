@@ -18,6 +18,7 @@ need_deb() { # command package
 }
 
 need_deb age age
+need_deb lua5.1 lua5.1
 need_deb curl curl
 need_deb promtool prometheus
 

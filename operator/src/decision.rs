@@ -285,6 +285,7 @@ pub fn report(sealed: &SealedSecret, ended: &Ended) -> Report {
                     ),
                     key_ids: Some(key_ids.iter().map(KeyId::to_string).collect()),
                     wrote_secret: *wrote,
+                    stalled: false,
                 },
                 events,
                 audit_outcome: if *wrote { "unsealed" } else { "unchanged" },
@@ -311,6 +312,8 @@ pub fn report(sealed: &SealedSecret, ended: &Ended) -> Report {
                     message: refusal.message.clone(),
                     key_ids: None,
                     wrote_secret: false,
+                    // Nothing but a new spec cures it: it is not looked at again by itself.
+                    stalled: refusal.retry.is_none(),
                 },
                 events,
                 audit_outcome: "failed",

@@ -13,6 +13,8 @@ pub struct Outcome {
     pub message: String,
     pub key_ids: Option<Vec<String>>,
     pub wrote_secret: bool,
+    /// The failure lasts until the SealedSecret itself changes (kstatus `Stalled`).
+    pub stalled: bool,
 }
 
 /// Whether the SealedSecret's Ready condition already reports this failure, so that a retry
@@ -59,13 +61,31 @@ pub fn next_status(sealed: &SealedSecret, outcome: &Outcome, now: Timestamp) -> 
         last_transition_time,
         observed_generation: generation,
     };
+    let old_stalled = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled" && c.status == "True");
     let mut conditions: Vec<Condition> = previous
         .conditions
         .iter()
-        .filter(|c| c.type_ != "Ready")
+        .filter(|c| c.type_ != "Ready" && c.type_ != "Stalled")
         .cloned()
         .collect();
     conditions.push(ready);
+    // kstatus: Stalled=True tells Flux and other kstatus readers that waiting will not help;
+    // it goes once the failure is cured.
+    if outcome.stalled {
+        conditions.push(Condition {
+            type_: "Stalled".into(),
+            status: "True".into(),
+            reason: outcome.reason.clone(),
+            message: outcome.message.clone(),
+            last_transition_time: old_stalled
+                .map(|c| c.last_transition_time.clone())
+                .unwrap_or_else(|| now.to_string()),
+            observed_generation: generation,
+        });
+    }
     SealedSecretStatus {
         observed_generation: generation,
         conditions,
@@ -113,6 +133,37 @@ mod tests {
             }]},
         }))
         .expect("a valid SealedSecret")
+    }
+
+    #[test]
+    fn only_a_failure_a_new_spec_must_cure_is_stalled_and_a_cure_clears_it() {
+        let now: Timestamp = "2026-02-01T00:00:00Z".parse().expect("a time");
+        let sealed = failed("SecretConflict", "m", 1);
+        let outcome = |reason: &str, ready: bool, stalled: bool| Outcome {
+            ready,
+            reason: reason.into(),
+            message: "m".into(),
+            key_ids: None,
+            wrote_secret: false,
+            stalled,
+        };
+        let stalled_of = |status: &SealedSecretStatus| {
+            status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Stalled")
+                .map(|c| (c.status.clone(), c.reason.clone()))
+        };
+        let mismatch = next_status(&sealed, &outcome("BindingMismatch", false, true), now);
+        assert_eq!(
+            stalled_of(&mismatch),
+            Some(("True".into(), "BindingMismatch".into()))
+        );
+        let mut again = sealed.clone();
+        again.status = Some(mismatch);
+        let cured = next_status(&again, &outcome("Unsealed", true, false), now);
+        assert_eq!(stalled_of(&cured), None);
+        assert_eq!(cured.conditions.len(), 1);
     }
 
     #[test]

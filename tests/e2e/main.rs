@@ -1,6 +1,7 @@
 //! End-to-end tests against the real kube-apiserver + etcd from `tests/cluster/cluster up`.
 
 mod adoption;
+mod argocd_health;
 mod availability;
 mod chart;
 mod cli;
