@@ -31,6 +31,8 @@ pub enum Error {
     MissingField(&'static str),
     #[error("serializing: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("opening items: {0}")]
+    Unseal(&'static str),
 }
 
 impl Error {
@@ -39,7 +41,7 @@ impl Error {
         match self {
             Error::Kube(_) => "ApiError",
             Error::MissingField(_) => "InvalidSpec",
-            Error::Json(_) => "InternalError",
+            Error::Json(_) | Error::Unseal(_) => "InternalError",
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Secret with server-side apply, owned by the SealedSecret.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -14,7 +14,9 @@ use kube::api::{DeleteParams, GetParams, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
+use seal_shared::KeyRing;
 use seal_shared::sealed_secret::{SealedSecret, unseal_entry};
+use tokio::sync::Semaphore;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::audit::AuditRecord;
@@ -24,6 +26,9 @@ use crate::labels::{ADOPT, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_VALUE};
 use crate::metrics::OutcomeLabels;
 use crate::status::{self, Outcome};
 use crate::{Error, Result};
+
+#[cfg(test)]
+mod vectors;
 
 /// A failure that the SealedSecret's author (or an operator of the cluster) must fix.
 struct Refusal {
@@ -230,23 +235,12 @@ struct Applied {
 
 async fn unseal_and_apply(
     sealed: &SealedSecret,
-    keys: &KeySet,
+    keys: &Arc<KeySet>,
     ctx: &Context,
     secrets: &Api<Secret>,
 ) -> Result<Applied, Failed> {
     let name = sealed.name_any();
-    let mut values: BTreeMap<String, Zeroizing<Vec<u8>>> = BTreeMap::new();
-    let mut key_ids: Vec<String> = Vec::new();
-    for (key, encoded) in &sealed.spec.encrypted_data {
-        let unsealed = unseal_entry(sealed, key, encoded, &keys.ring)
-            .map_err(|e| Failed::Refused(refusal(e)))?;
-        let id = unsealed.key_id.to_string();
-        if !key_ids.contains(&id) {
-            key_ids.push(id);
-        }
-        values.insert(key.clone(), unsealed.value);
-    }
-    key_ids.sort();
+    let Opened { values, key_ids } = open_off_runtime(sealed, keys).await?;
 
     let existing = secrets.get_opt(&name).await?.map(WipedSecret);
     let uid = sealed.metadata.uid.clone().unwrap_or_default();
@@ -322,6 +316,58 @@ async fn unseal_and_apply(
         key_ids,
         secret_version: applied.metadata.resource_version,
     })
+}
+
+/// A SealedSecret's values, with the ids of the keys that opened them (sorted).
+struct Opened {
+    values: BTreeMap<String, Zeroizing<Vec<u8>>>,
+    key_ids: Vec<String>,
+}
+
+/// Opening items is CPU work (X25519 per recipient stanza, ChaCha20-Poly1305 per byte): it
+/// runs on tokio's blocking threads, at most one SealedSecret per core at a time, so that a
+/// burst of expensive items never delays the Lease renewal, the probes or the watches on the
+/// runtime's own threads, and other SealedSecrets wait at most for a core to come free.
+static OPENING: LazyLock<Semaphore> = LazyLock::new(|| {
+    Semaphore::new(std::thread::available_parallelism().map_or(1, |cores| cores.get()))
+});
+
+async fn open_off_runtime(sealed: &SealedSecret, keys: &Arc<KeySet>) -> Result<Opened, Failed> {
+    let permit = OPENING
+        .acquire()
+        .await
+        .map_err(|_| Failed::Api(Error::Unseal("the pool is closed")))?;
+    // Only what unsealing reads moves to the blocking thread.
+    let mut copy = SealedSecret::new(&sealed.name_any(), sealed.spec.clone());
+    copy.metadata.namespace = sealed.metadata.namespace.clone();
+    let keys = keys.clone();
+    // The permit goes with the work: a reconcile cancelled meanwhile frees its core only
+    // once the work is done.
+    tokio::task::spawn_blocking(move || {
+        let opened = open_items(&copy, &keys.ring);
+        drop(permit);
+        opened
+    })
+    .await
+    .map_err(|_| Failed::Api(Error::Unseal("the unsealing task failed")))?
+    .map_err(Failed::Refused)
+}
+
+/// Opens every item of `sealed`, each checked against its binding; the first item that does
+/// not open refuses the whole SealedSecret.
+fn open_items(sealed: &SealedSecret, ring: &KeyRing) -> Result<Opened, Refusal> {
+    let mut values = BTreeMap::new();
+    let mut key_ids: Vec<String> = Vec::new();
+    for (key, encoded) in &sealed.spec.encrypted_data {
+        let unsealed = unseal_entry(sealed, key, encoded, ring).map_err(refusal)?;
+        let id = unsealed.key_id.to_string();
+        if !key_ids.contains(&id) {
+            key_ids.push(id);
+        }
+        values.insert(key.clone(), unsealed.value);
+    }
+    key_ids.sort();
+    Ok(Opened { values, key_ids })
 }
 
 /// A Secret read back from the API server; its values are wiped when it is dropped.
