@@ -59,6 +59,7 @@ impl<T, E: Into<Failure>> Context<T> for std::result::Result<T, E> {
 impl From<seal_shared::Error> for Failure {
     fn from(error: seal_shared::Error) -> Self {
         use seal_shared::Error as E;
+        use seal_shared::item::SealItemError as S;
         use seal_shared::item::UnsealError as U;
         let hint = match &error {
             E::Yaml { .. } => Some("fix the YAML at that position; JSON is accepted too"),
@@ -75,6 +76,12 @@ impl From<seal_shared::Error> for Failure {
                 Some("seal the value again for this place: seal encrypt --merge-into")
             }
             E::TooLarge { .. } => Some("Kubernetes refuses Secrets over 1 MiB; split the Secret"),
+            E::Unseal { source, .. } if source.reason() == "HeaderTooLarge" => {
+                Some("seal the value again from its source: seal encrypt --merge-into")
+            }
+            E::Seal { source, .. } if matches!(**source, S::TooManyRecipients { .. }) => {
+                Some("seal to one key per cluster plus any recovery keys")
+            }
             _ => None,
         };
         let failure = Failure::new(error);

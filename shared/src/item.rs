@@ -92,11 +92,11 @@ pub enum UnsealError {
     #[error("the value is larger than a Kubernetes Secret may hold")]
     TooLarge,
     #[error(
-        "the item's header is larger than {limit} bytes, which seal never writes; reseal the value"
+        "the item's header is larger than {limit} bytes, more than seal ever writes: seal did not write this item"
     )]
     HeaderTooLarge { limit: usize },
     #[error(
-        "the item's header has more than {limit} stanzas; seal writes one per recipient (at most {MAX_RECIPIENTS}) and two more, so this item was not sealed by seal; reseal the value"
+        "the item's header has more than {limit} stanzas (seal writes one per recipient, at most {MAX_RECIPIENTS}, the binding and age's grease): seal did not write this item"
     )]
     TooManyStanzas { limit: usize },
 }

@@ -302,7 +302,10 @@ fn a_header_with_more_stanzas_than_seal_writes_is_refused_before_age_parses_it()
             }
         );
         assert_eq!(err.reason(), "HeaderTooLarge");
-        assert!(err.to_string().contains("not sealed by seal"), "{err}");
+        assert!(
+            err.to_string().contains("seal did not write this item"),
+            "{err}"
+        );
     }
 }
 

@@ -1,6 +1,8 @@
 //! Tests that run the built `seal` binary, as users do. One test binary, many modules.
 
+mod bounds;
 mod errors;
 mod interop;
 mod roundtrip;
 mod support;
+mod vectors;
