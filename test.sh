@@ -43,4 +43,12 @@ tests/chart/run
 say "tests"
 cargo test --workspace --locked
 
+# --- item-bounds: dependency checks and fuzzing (issue 10) ---
+say "dependencies: advisories from ../shared/advisory-db, licenses, sources (tests/deny/run)"
+tests/deny/run
+
+say "fuzzing: each target for a short fixed time (fuzz/run)"
+fuzz/run
+# --- end item-bounds ---
+
 say "all tests passed"
