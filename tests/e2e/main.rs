@@ -2,6 +2,7 @@
 
 mod availability;
 mod chart;
+mod header_flood;
 mod operator;
 mod rotation;
 mod smoke;
