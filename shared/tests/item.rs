@@ -386,6 +386,21 @@ fn each_key_is_tried_against_its_own_stanza_only() {
     }
 }
 
+#[test]
+fn garbage_after_the_version_line_is_not_an_age_file_whatever_its_size() {
+    let ring = ring_of(vec![SealIdentity::generate()]);
+    for garbage in [
+        b"age-encryption.org/v1\nnot a stanza\n".to_vec(),
+        [b"age-encryption.org/v1\n".as_slice(), &[0xa5; 100_000]].concat(),
+        [b"age-encryption.org/v1\n".as_slice(), &[b'A'; 65], b"\n"].concat(),
+    ] {
+        assert_eq!(
+            unseal_item(&garbage, &here(), &ring).unwrap_err(),
+            UnsealError::NotAgeFile
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
