@@ -48,4 +48,10 @@ tests/chart/run
 say "tests"
 cargo test --workspace --locked
 
+say "dependencies: advisories from ../shared/advisory-db, licenses, sources (tests/deny/run)"
+tests/deny/run
+
+say "fuzzing: each target for a short fixed time (fuzz/run)"
+fuzz/run
+
 say "all tests passed"

@@ -160,6 +160,9 @@ fn hint_for(error: &seal_shared::Error) -> String {
         }
         E::Seal { source, .. } => match **source {
             S::NoRecipients => "pass -r age1... or -R recipients.txt".to_owned(),
+            S::TooManyRecipients { .. } => {
+                "seal to one key per cluster plus any recovery keys".to_owned()
+            }
             _ => "this is a bug in seal; please report it".to_owned(),
         },
         E::Unseal { source, .. } => match **source {
@@ -175,6 +178,9 @@ fn hint_for(error: &seal_shared::Error) -> String {
                     .to_owned()
             }
             U::TooLarge => "Kubernetes refuses Secrets over 1 MiB; reseal a smaller value".to_owned(),
+            ref other if other.reason() == "HeaderTooLarge" => {
+                "seal the value again from its source: seal encrypt --merge-into".to_owned()
+            }
             _ => "reseal the value from its source with seal encrypt --merge-into".to_owned(),
         },
         E::CiphertextBase64 { .. } => {

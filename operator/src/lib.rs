@@ -52,6 +52,8 @@ pub enum Error {
     MissingField(&'static str),
     #[error("serializing: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("opening items: {0}")]
+    Unseal(&'static str),
 }
 
 impl Error {
@@ -73,7 +75,7 @@ impl Error {
             Error::Kube(kube::Error::HyperError(_) | kube::Error::Service(_)) => "Unreachable",
             Error::Kube(_) => "ApiError",
             Error::MissingField(_) => "InvalidSpec",
-            Error::Json(_) => "InternalError",
+            Error::Json(_) | Error::Unseal(_) => "InternalError",
         }
     }
 }

@@ -3,7 +3,7 @@
 //! need, writes the Secret, and reports in one place: status, Events, the audit line,
 //! metrics and the ledger.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -13,17 +13,21 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use seal_shared::sealed_secret::SealedSecret;
+use tokio::sync::Semaphore;
 use zeroize::Zeroize;
 
 use crate::audit::AuditRecord;
 use crate::context::{CachedSealedSecret, Context};
-use crate::decision::{self, Ended, Plan, Refusal, Write};
+use crate::decision::{self, Ended, Opened, Plan, Refusal, Write};
 use crate::keys::KeySet;
 use crate::labels::FIELD_MANAGER;
 use crate::metrics::OutcomeLabels;
 use crate::secret::Desired;
 use crate::status;
 use crate::{Error, Result};
+
+#[cfg(test)]
+mod vectors;
 
 pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Result<Action> {
     if !ctx.is_leading() {
@@ -49,6 +53,7 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
     let ended = match pass(&sealed, &keys, &ctx).await {
         Ok(ended) => ended,
         Err(Failed::NotLeading) => return Ok(Action::await_change()),
+        Err(Failed::Refused(refusal)) => Ended::Refused(refusal),
         // Counted by error_policy, like every error a reconcile returns.
         Err(Failed::Api(error)) => {
             record_error(&ctx, &sealed, &error);
@@ -162,6 +167,8 @@ fn record_error(ctx: &Context, sealed: &SealedSecret, error: &Error) {
 }
 
 enum Failed {
+    /// The items did not open (only from `open_off_runtime`; a pass reports it).
+    Refused(Refusal),
     Api(Error),
     /// This replica's claim lapsed before it could write: the next leader makes a full pass.
     NotLeading,
@@ -174,10 +181,11 @@ impl From<kube::Error> for Failed {
 }
 
 /// Opens the items, reads the Secret, and makes it what the plan says.
-async fn pass(sealed: &SealedSecret, keys: &KeySet, ctx: &Context) -> Result<Ended, Failed> {
-    let opened = match decision::open(sealed, keys) {
+async fn pass(sealed: &SealedSecret, keys: &Arc<KeySet>, ctx: &Context) -> Result<Ended, Failed> {
+    let opened = match open_off_runtime(sealed, keys).await {
         Ok(opened) => opened,
-        Err(refusal) => return Ok(Ended::Refused(refusal)),
+        Err(Failed::Refused(refusal)) => return Ok(Ended::Refused(refusal)),
+        Err(other) => return Err(other),
     };
     let name = sealed.name_any();
     let namespace = sealed.namespace().unwrap_or_default();
@@ -321,6 +329,35 @@ async fn create(
         http::HeaderValue::from_static(METADATA_ONLY),
     );
     client.request(request).await
+}
+
+/// Opening items is CPU work (X25519 per recipient stanza, ChaCha20-Poly1305 per byte): it
+/// runs on tokio's blocking threads, at most one SealedSecret per core at a time, so that a
+/// burst of expensive items never delays the Lease renewal, the probes or the watches on the
+/// runtime's own threads, and other SealedSecrets wait at most for a core to come free.
+static OPENING: LazyLock<Semaphore> = LazyLock::new(|| {
+    Semaphore::new(std::thread::available_parallelism().map_or(1, |cores| cores.get()))
+});
+
+async fn open_off_runtime(sealed: &SealedSecret, keys: &Arc<KeySet>) -> Result<Opened, Failed> {
+    let permit = OPENING
+        .acquire()
+        .await
+        .map_err(|_| Failed::Api(Error::Unseal("the pool is closed")))?;
+    // Only what unsealing reads moves to the blocking thread.
+    let mut copy = SealedSecret::new(&sealed.name_any(), sealed.spec.clone());
+    copy.metadata.namespace = sealed.metadata.namespace.clone();
+    let keys = keys.clone();
+    // The permit goes with the work: a reconcile cancelled meanwhile frees its core only
+    // once the work is done.
+    tokio::task::spawn_blocking(move || {
+        let opened = decision::open(&copy, &keys);
+        drop(permit);
+        opened
+    })
+    .await
+    .map_err(|_| Failed::Api(Error::Unseal("the unsealing task failed")))?
+    .map_err(Failed::Refused)
 }
 
 /// A Secret read back from the API server; its values are wiped when it is dropped.

@@ -1,7 +1,7 @@
 //! Sealing and unsealing one Secret item: one value, one binary age file.
 
 use std::cell::{Cell, RefCell};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{BufRead, ErrorKind, Read, Write};
 
 use age::{DecryptError, Decryptor, Encryptor, Identity, Recipient};
 use age_core::format::{FileKey, Stanza};
@@ -9,7 +9,9 @@ use zeroize::Zeroizing;
 
 use crate::binding::{Binding, BindingRecipient, BindingStanzaError, Placement};
 use crate::keys::{KeyId, KeyRing, SealRecipient};
-use crate::limits::MAX_ITEM_CIPHERTEXT_BYTES;
+use crate::limits::{
+    MAX_HEADER_BYTES, MAX_HEADER_STANZAS, MAX_ITEM_CIPHERTEXT_BYTES, MAX_RECIPIENTS,
+};
 
 /// Why an item could not be sealed.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,10 @@ use crate::limits::MAX_ITEM_CIPHERTEXT_BYTES;
 pub enum SealItemError {
     #[error("no recipients: give at least one age recipient to seal to")]
     NoRecipients,
+    #[error("{given} recipients given; an item may be sealed to at most {limit}")]
+    TooManyRecipients { given: usize, limit: usize },
+    #[error("the item's header would be larger than seal opens ({limit} bytes)")]
+    HeaderTooLarge { limit: usize },
     #[error("age encryption failed: {0}")]
     Encrypt(String),
 }
@@ -29,6 +35,12 @@ pub fn seal_item(
 ) -> Result<Vec<u8>, SealItemError> {
     if recipients.is_empty() {
         return Err(SealItemError::NoRecipients);
+    }
+    if recipients.len() > MAX_RECIPIENTS {
+        return Err(SealItemError::TooManyRecipients {
+            given: recipients.len(),
+            limit: MAX_RECIPIENTS,
+        });
     }
     let key_ids: Vec<KeyId> = recipients.iter().map(|r| r.id).collect();
     let binding = BindingRecipient {
@@ -46,6 +58,10 @@ pub fn seal_item(
     let mut writer = encryptor.wrap_output(&mut out).map_err(io_error)?;
     writer.write_all(value).map_err(io_error)?;
     writer.finish().map_err(io_error)?;
+    // What seal writes, seal must open: the same bounds the reader applies.
+    check_header_bounds(&out).map_err(|_| SealItemError::HeaderTooLarge {
+        limit: MAX_HEADER_BYTES,
+    })?;
     Ok(out)
 }
 
@@ -77,6 +93,14 @@ pub enum UnsealError {
     },
     #[error("the value is larger than a Kubernetes Secret may hold")]
     TooLarge,
+    #[error(
+        "the item's header is larger than {limit} bytes, more than seal ever writes: seal did not write this item"
+    )]
+    HeaderTooLarge { limit: usize },
+    #[error(
+        "the item's header has more than {limit} stanzas (seal writes one per recipient, at most {MAX_RECIPIENTS}, the binding and age's grease): seal did not write this item"
+    )]
+    TooManyStanzas { limit: usize },
 }
 
 fn no_matching_key(ids: &[KeyId]) -> String {
@@ -102,6 +126,9 @@ impl UnsealError {
             | UnsealError::NotAgeFile
             | UnsealError::TooLarge => "InvalidSpec",
             UnsealError::Truncated | UnsealError::Tampered => "DecryptFailed",
+            UnsealError::HeaderTooLarge { .. } | UnsealError::TooManyStanzas { .. } => {
+                "HeaderTooLarge"
+            }
         }
     }
 }
@@ -126,11 +153,18 @@ impl std::fmt::Debug for Unsealed {
 /// Decrypts an item found at `placement`, with whichever key of `ring` it names, and
 /// refuses it unless its authenticated binding admits that placement.
 /// An item's age header, read once its size is known to be one seal can have written.
-fn read_header(ciphertext: &[u8]) -> Result<Decryptor<&[u8]>, UnsealError> {
+/// The item's header, bounded before age parses it (see `check_header_bounds`) and handed to
+/// age in one piece.
+fn read_header(ciphertext: &[u8]) -> Result<Decryptor<HeaderInOnePiece<'_>>, UnsealError> {
     if ciphertext.len() > MAX_ITEM_CIPHERTEXT_BYTES {
         return Err(UnsealError::TooLarge);
     }
-    Decryptor::new_buffered(ciphertext).map_err(|e| match e {
+    let header_len = check_header_bounds(ciphertext)?;
+    let input = HeaderInOnePiece {
+        rest: ciphertext,
+        header_len,
+    };
+    Decryptor::new_buffered(input).map_err(|e| match e {
         DecryptError::Io(io) if io.kind() == ErrorKind::UnexpectedEof => UnsealError::Truncated,
         _ => UnsealError::NotAgeFile,
     })
@@ -198,6 +232,107 @@ pub fn unseal_item(
     })
 }
 
+/// Refuses a header that seal cannot have written before age parses it, and returns how many
+/// leading bytes age will read as the header (0 when the file is not age v1: age refuses it on
+/// its first line). age 0.12 parses the whole header again after each line it reads, so its
+/// cost grows with the square of the header's length: thousands of junk stanzas under a valid
+/// MAC (which anyone holding the public key can make) took minutes. Only the line structure
+/// is read here, in one pass over at most [`MAX_HEADER_BYTES`]; whether the lines are valid
+/// stays age's call.
+fn check_header_bounds(ciphertext: &[u8]) -> Result<usize, UnsealError> {
+    const VERSION_LINE: &[u8] = b"age-encryption.org/v1\n";
+    let Some(mut rest) = ciphertext.strip_prefix(VERSION_LINE) else {
+        return Ok(0);
+    };
+    let mut header_len = VERSION_LINE.len();
+    let mut stanzas = 0;
+    loop {
+        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+            None => (rest, None),
+        };
+        header_len += line.len() + usize::from(next.is_some());
+        // A line that is no stanza, no MAC and no body line (64 base64 characters at most) is
+        // where age refuses the header: it reads no further, so the bounds do not apply.
+        let body = line.len() <= 64
+            && line
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+        if !line.starts_with(b"-") && !body {
+            return Ok(header_len);
+        }
+        if header_len > MAX_HEADER_BYTES {
+            return Err(UnsealError::HeaderTooLarge {
+                limit: MAX_HEADER_BYTES,
+            });
+        }
+        // Body lines are base64 and never start with '-'; age's header ends at the first
+        // line that starts with "---", or at the first line it cannot parse, which is never
+        // later.
+        if line.starts_with(b"---") {
+            return Ok(header_len);
+        }
+        if line.starts_with(b"->") {
+            stanzas += 1;
+            if stanzas > MAX_HEADER_STANZAS {
+                return Err(UnsealError::TooManyStanzas {
+                    limit: MAX_HEADER_STANZAS,
+                });
+            }
+        }
+        match next {
+            Some(next) => rest = next,
+            // Cut short: age says so.
+            None => return Ok(header_len),
+        }
+    }
+}
+
+/// An item's bytes as age reads them, with the header handed over whole. age 0.12 reads its
+/// header with `read_until(b'\n')` and parses all it has after each call; giving it the
+/// whole (already bounded) header in the first call makes that one parse instead of one per
+/// line, so opening costs time linear in the header. The bytes and their order are exactly
+/// the item's: only how many arrive per call differs, and the payload is read as usual.
+struct HeaderInOnePiece<'a> {
+    rest: &'a [u8],
+    /// Bytes at the start of `rest` that the next `read_until` hands over at once.
+    header_len: usize,
+}
+
+impl Read for HeaderInOnePiece<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.rest.read(buf)?;
+        self.header_len = self.header_len.saturating_sub(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for HeaderInOnePiece<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        Ok(self.rest)
+    }
+
+    fn consume(&mut self, amount: usize) {
+        let amount = amount.min(self.rest.len());
+        self.rest = &self.rest[amount..];
+        self.header_len = self.header_len.saturating_sub(amount);
+    }
+
+    fn read_until(&mut self, byte: u8, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        let n = match self.rest.iter().position(|&b| b == byte) {
+            _ if self.header_len > 0 => self.header_len.min(self.rest.len()),
+            Some(at) => at + 1,
+            None => self.rest.len(),
+        };
+        buf.extend_from_slice(&self.rest[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// age's tag for X25519 recipient stanzas.
+const X25519_TAG: &str = "X25519";
+
 type ParsedBinding = Result<(Binding, Vec<KeyId>), BindingStanzaError>;
 
 /// An age identity that reads the binding stanza as age itself parsed it, so there is no
@@ -216,24 +351,44 @@ impl Identity for BoundOpener<'_> {
 
     fn unwrap_stanzas(&self, stanzas: &[Stanza]) -> Option<Result<FileKey, DecryptError>> {
         let parsed = Binding::from_stanzas(stanzas);
-        let key_ids = match &parsed {
-            Ok((_, ids)) => ids.clone(),
+        let own_stanzas: Vec<&Stanza> = stanzas.iter().filter(|s| s.tag == X25519_TAG).collect();
+        // seal writes one X25519 stanza per recipient, in the order in which the binding
+        // names their keys. Each key held is tried against its own stanza only, once: opening
+        // costs one X25519 operation per held key that the item names, however many stanzas
+        // the header carries or however often it names a key.
+        let pairs: Vec<(KeyId, &Stanza)> = match &parsed {
+            Ok((_, ids)) => ids
+                .iter()
+                .copied()
+                .zip(own_stanzas.iter().copied())
+                .collect(),
             // A binding version this seal does not know comes from a newer seal or from an
             // attacker; only the header MAC can tell, and checking it needs the file key.
             // Whichever of our keys opens it lets age check the MAC; unseal_item refuses
-            // the item either way and never reads its payload.
-            Err(BindingStanzaError::UnsupportedVersion(_)) => self.ring.ids().collect(),
+            // the item either way and never reads its payload. The header is already bounded
+            // (MAX_STANZAS), so trying every held key on every stanza stays cheap.
+            Err(BindingStanzaError::UnsupportedVersion(_)) => self
+                .ring
+                .ids()
+                .flat_map(|id| own_stanzas.iter().map(move |stanza| (id, *stanza)))
+                .collect(),
             Err(_) => {
                 *self.binding.borrow_mut() = Some(parsed);
                 return Some(Err(DecryptError::InvalidHeader));
             }
         };
         *self.binding.borrow_mut() = Some(parsed);
-        for id in key_ids {
+        let mut tried: Vec<(KeyId, *const Stanza)> = Vec::new();
+        for (id, stanza) in pairs {
             let Some(key) = self.ring.get(id) else {
                 continue;
             };
-            if let Some(result) = key.identity.unwrap_stanzas(stanzas) {
+            let attempt = (id, stanza as *const Stanza);
+            if tried.contains(&attempt) {
+                continue;
+            }
+            tried.push(attempt);
+            if let Some(result) = key.identity.unwrap_stanza(stanza) {
                 if result.is_ok() {
                     self.used.set(Some(id));
                 }

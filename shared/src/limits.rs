@@ -9,3 +9,17 @@ pub const MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
 
 /// Ciphertext of one item: the value plus age's header and per-chunk tags for many recipients.
 pub const MAX_ITEM_CIPHERTEXT_BYTES: usize = MAX_SECRET_DATA_BYTES + 64 * 1024;
+
+/// The most recipients one item may be sealed to: one per cluster plus recovery keys is a
+/// handful; this is far above that, and it lets the header bounds below hold for every item
+/// seal writes, so seal never writes an item it would refuse to open.
+pub const MAX_RECIPIENTS: usize = 64;
+
+/// Stanzas in one item's age header: one per recipient, the binding and age's grease stanza.
+/// A header with more was not written by seal.
+pub const MAX_HEADER_STANZAS: usize = MAX_RECIPIENTS + 2;
+
+/// Bytes of one item's age header, from the version line through the MAC line. The largest
+/// seal writes (64 recipients, a namespace, name and key of the longest lengths Kubernetes
+/// allows) is about 8.5 KiB.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;

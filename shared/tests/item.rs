@@ -1,13 +1,16 @@
 //! Sealing and unsealing single items: round trips, bindings, and every way an item can be
 //! damaged or misplaced.
 
+mod craft;
+
 use std::io::Write;
 
 use age::x25519;
 use proptest::prelude::*;
 use seal_shared::binding::{Binding, BindingStanzaError, Placement};
-use seal_shared::item::{UnsealError, seal_item, unseal_item};
+use seal_shared::item::{SealItemError, UnsealError, seal_item, unseal_item};
 use seal_shared::keys::{KeyRing, SealIdentity, SealRecipient};
+use seal_shared::limits::{MAX_HEADER_BYTES, MAX_HEADER_STANZAS, MAX_RECIPIENTS};
 use seal_shared::scope::Scope;
 
 fn ring_of(identities: Vec<SealIdentity>) -> KeyRing {
@@ -319,6 +322,181 @@ fn a_binding_that_names_no_key_is_malformed() {
         UnsealError::NoMatchingKey { sealed_to: vec![] }.to_string(),
         "the item names no key, so none here can open it"
     );
+}
+
+/// The longest placement Kubernetes allows: a 63-character namespace, 253-character name
+/// and key.
+fn longest() -> Placement {
+    Placement::new("n".repeat(63), "a".repeat(253), "k".repeat(253))
+}
+
+#[test]
+fn the_largest_item_seal_writes_is_within_the_header_bounds_and_opens() {
+    let identities: Vec<SealIdentity> = (0..MAX_RECIPIENTS)
+        .map(|_| SealIdentity::generate())
+        .collect();
+    let recipients: Vec<SealRecipient> = identities.iter().map(SealIdentity::recipient).collect();
+    for scope in Scope::ALL {
+        let binding = Binding::for_placement(scope, &longest());
+        let sealed = seal_item(b"v", &binding, &recipients).unwrap();
+        assert_eq!(craft::stanza_count(&sealed), MAX_HEADER_STANZAS);
+        let header = craft::header_len(&sealed);
+        assert!(header <= MAX_HEADER_BYTES / 2 + 1024, "{header} bytes");
+        let last = ring_of(vec![SealIdentity::from_identity(
+            identities.last().unwrap().identity.clone(),
+        )]);
+        let unsealed = unseal_item(&sealed, &longest(), &last).unwrap();
+        assert_eq!(unsealed.value.as_slice(), b"v");
+    }
+}
+
+#[test]
+fn sealing_to_more_recipients_than_seal_opens_is_refused() {
+    let recipients: Vec<SealRecipient> = (0..=MAX_RECIPIENTS)
+        .map(|_| SealIdentity::generate().recipient())
+        .collect();
+    let err = seal_item(
+        b"v",
+        &Binding::for_placement(Scope::Strict, &here()),
+        &recipients,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, SealItemError::TooManyRecipients { given, limit } if given == MAX_RECIPIENTS + 1 && limit == MAX_RECIPIENTS),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_header_with_more_stanzas_than_seal_writes_is_refused_before_age_parses_it() {
+    let identity = SealIdentity::generate();
+    let ring = ring_of(vec![SealIdentity::from_identity(identity.identity.clone())]);
+    let recipients = [identity.recipient()];
+    // One recipient, the binding and grease are three; junk fills the rest.
+    let at_limit = craft::sealed_with_extra(
+        b"v",
+        Scope::Strict,
+        &here(),
+        &recipients,
+        craft::junk(MAX_HEADER_STANZAS - 3),
+    );
+    assert_eq!(craft::stanza_count(&at_limit), MAX_HEADER_STANZAS);
+    assert_eq!(
+        unseal_item(&at_limit, &here(), &ring)
+            .unwrap()
+            .value
+            .as_slice(),
+        b"v"
+    );
+
+    for junk in [MAX_HEADER_STANZAS - 2, 9_000] {
+        let flood =
+            craft::sealed_with_extra(b"v", Scope::Strict, &here(), &recipients, craft::junk(junk));
+        let err = unseal_item(&flood, &here(), &ring).unwrap_err();
+        assert_eq!(
+            err,
+            UnsealError::TooManyStanzas {
+                limit: MAX_HEADER_STANZAS
+            }
+        );
+        assert_eq!(err.reason(), "HeaderTooLarge");
+        assert!(
+            err.to_string().contains("seal did not write this item"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_header_larger_than_seal_writes_is_refused_before_age_parses_it() {
+    let identity = SealIdentity::generate();
+    let ring = ring_of(vec![SealIdentity::from_identity(identity.identity.clone())]);
+    let recipients = [identity.recipient()];
+    let with_filler = |bytes| {
+        craft::sealed_with_extra(
+            b"v",
+            Scope::Strict,
+            &here(),
+            &recipients,
+            vec![craft::filler(bytes)],
+        )
+    };
+    // age's grease stanza varies in size, so the filler steps across the limit and each
+    // item is judged by its own header's length.
+    let (mut opened, mut refused) = (0, 0);
+    for body in (11_000..12_600).step_by(37) {
+        let item = with_filler(body);
+        let len = craft::header_len(&item);
+        match unseal_item(&item, &here(), &ring) {
+            Ok(unsealed) => {
+                assert!(len <= MAX_HEADER_BYTES, "{len}-byte header opened");
+                assert_eq!(unsealed.value.as_slice(), b"v");
+                opened += 1;
+            }
+            Err(err) => {
+                assert!(len > MAX_HEADER_BYTES, "{len}-byte header refused: {err}");
+                assert_eq!(
+                    err,
+                    UnsealError::HeaderTooLarge {
+                        limit: MAX_HEADER_BYTES
+                    }
+                );
+                assert_eq!(err.reason(), "HeaderTooLarge");
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        opened > 0 && refused > 0,
+        "{opened} opened, {refused} refused"
+    );
+}
+
+#[test]
+fn a_binding_naming_its_key_many_times_still_opens() {
+    let identity = SealIdentity::generate();
+    let ring = ring_of(vec![SealIdentity::from_identity(identity.identity.clone())]);
+    let recipient = identity.recipient();
+    let ids = vec![recipient.id; 200];
+    let bound = craft::Stanzas(vec![craft::binding(Scope::Strict, &here(), &ids)]);
+    let item = craft::encrypt(b"v", &[&recipient.recipient, &bound]);
+    assert_eq!(
+        unseal_item(&item, &here(), &ring).unwrap().value.as_slice(),
+        b"v"
+    );
+}
+
+#[test]
+fn each_key_is_tried_against_its_own_stanza_only() {
+    // seal names the keys in the order of their X25519 stanzas; a header that names them in
+    // another order is not seal's, and its keys are not tried against every stanza.
+    let (a, b) = (SealIdentity::generate(), SealIdentity::generate());
+    let (ra, rb) = (a.recipient(), b.recipient());
+    let swapped = craft::Stanzas(vec![craft::binding(
+        Scope::Strict,
+        &here(),
+        &[rb.id, ra.id],
+    )]);
+    let item = craft::encrypt(b"v", &[&ra.recipient, &rb.recipient, &swapped]);
+    for key in [a, b] {
+        let err = unseal_item(&item, &here(), &ring_of(vec![key])).unwrap_err();
+        assert!(matches!(err, UnsealError::NoMatchingKey { .. }), "{err}");
+    }
+}
+
+#[test]
+fn garbage_after_the_version_line_is_not_an_age_file_whatever_its_size() {
+    let ring = ring_of(vec![SealIdentity::generate()]);
+    for garbage in [
+        b"age-encryption.org/v1\nnot a stanza\n".to_vec(),
+        [b"age-encryption.org/v1\n".as_slice(), &[0xa5; 100_000]].concat(),
+        [b"age-encryption.org/v1\n".as_slice(), &[b'A'; 65], b"\n"].concat(),
+    ] {
+        assert_eq!(
+            unseal_item(&garbage, &here(), &ring).unwrap_err(),
+            UnsealError::NotAgeFile
+        );
+    }
 }
 
 proptest! {

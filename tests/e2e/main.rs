@@ -7,6 +7,7 @@ mod chart;
 mod cli;
 mod disaster_recovery;
 mod drift;
+mod header_flood;
 mod key_backup;
 mod key_lifecycle;
 mod key_protection;

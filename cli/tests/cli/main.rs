@@ -1,5 +1,6 @@
 //! Tests that run the built `seal` binary, as users do. One test binary, many modules.
 
+mod bounds;
 mod errors;
 mod interop;
 mod leaks;
@@ -9,4 +10,5 @@ mod recipients;
 mod refusals;
 mod roundtrip;
 mod support;
+mod vectors;
 mod writes;
