@@ -16,4 +16,5 @@ mod leadership;
 mod observability;
 mod operator;
 mod rotation;
+mod sentinel;
 mod smoke;
