@@ -4,6 +4,8 @@ pub mod encrypt;
 pub mod keygen;
 pub mod keys;
 pub mod rotate;
+pub mod show;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::failure::Result;
@@ -15,6 +17,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Keygen(args) => keygen::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Rotate(args) => rotate::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Show(args) => show::run(args),
         Command::Completion(args) => completion::run(args),
     }
 }
