@@ -8,5 +8,7 @@ mod merge;
 mod recipients;
 mod refusals;
 mod roundtrip;
+mod show;
 mod support;
+mod verify;
 mod writes;
