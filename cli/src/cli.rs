@@ -27,7 +27,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    Encrypt(encrypt::Args),
+    Encrypt(Box<encrypt::Args>),
     Decrypt(decrypt::Args),
     Keygen(keygen::Args),
     Keys(keys::Args),

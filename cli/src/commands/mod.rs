@@ -3,6 +3,7 @@ pub mod decrypt;
 pub mod encrypt;
 pub mod keygen;
 pub mod keys;
+mod literal;
 pub mod rotate;
 pub mod show;
 pub mod verify;
@@ -12,7 +13,7 @@ use crate::failure::Result;
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Encrypt(args) => encrypt::run(args),
+        Command::Encrypt(args) => encrypt::run(*args),
         Command::Decrypt(args) => decrypt::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Keys(args) => keys::run(args),

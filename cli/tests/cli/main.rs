@@ -3,6 +3,7 @@
 mod errors;
 mod interop;
 mod leaks;
+mod literal;
 mod manifests;
 mod merge;
 mod recipients;
