@@ -3,6 +3,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+use seal_shared::escape::contains_identity;
 use seal_shared::keys::KeyId;
 use seal_shared::sealed_secret::{
     API_VERSION, KIND, SealedSecret, describe_sealed, inspect_entry, parse_sealed_secrets,
@@ -22,7 +23,7 @@ use crate::keylist::{KeyList, KeyState};
     seal verify --format github   # annotations in a GitHub Actions run\n\n\
     Reads every .yaml, .yml and .json file under each PATH (default: the current directory), \
     skipping what .gitignore, .git/info/exclude and .ignore files exclude, and reports:\n  \
-    - plaintext Secrets (kind: Secret with data or stringData): error\n  \
+    - plaintext Secrets (kind: Secret with data or stringData), age private keys: error\n  \
     - SealedSecrets that do not parse, and items whose binding (namespace, name, key, scope) \
     does not match where they sit: error\n  \
     - items sealed to keys other than exactly those the .seal.yaml rule for the file names, or \
@@ -223,6 +224,14 @@ fn check_file(path: &Path, policy: &Policy) -> Vec<Finding> {
             return findings;
         }
     };
+    // Whatever the file is, a private key in it is a leak; the key itself is never shown.
+    if let Some(index) = text.lines().position(contains_identity) {
+        report(
+            index + 1,
+            Severity::Error,
+            "holds an age private key (AGE-SECRET-KEY-1...); remove it from the repository and its history, and replace the key".to_owned(),
+        );
+    }
     let docs: Vec<Value> = match seal_shared::yaml::from_multiple(&text) {
         Ok(docs) => docs,
         Err(error) => {

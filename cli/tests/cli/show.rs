@@ -48,6 +48,13 @@ fn show_prints_lengths_bindings_and_marked_key_ids_but_no_value() {
     assert!(!out.contains(SENTINEL));
     ws.write("plain.yaml", "not: [a sealed secret\n");
     ws.seal(&["show", "plain.yaml"]).fails();
+    // For git, a file that is not sealed is shown as it is rather than failing the diff.
+    let out = ws.seal(&["show", "--textconv", "plain.yaml"]).ok().stdout();
+    assert!(
+        out.starts_with("# seal show: not a SealedSecret file (")
+            && out.ends_with("; shown as it is\nnot: [a sealed secret\n"),
+        "{out}"
+    );
 }
 
 fn git(dir: &std::path::Path, args: &[&str]) -> String {

@@ -98,6 +98,20 @@ fn a_plaintext_secret_is_an_error_at_its_line_and_its_value_is_never_printed() {
 }
 
 #[test]
+fn a_private_key_in_a_manifest_is_an_error_and_is_not_shown() {
+    let ws = Workspace::new();
+    let (_, key) = ws.keygen_with_key("id.key");
+    std::fs::remove_file(ws.path("id.key")).unwrap();
+    ws.write("values.yaml", format!("app:\n  name: x\n  key: {key}\n"));
+    let out = ws.seal(&["verify"]).fails().stdout();
+    assert!(
+        out.starts_with("values.yaml:3: error: holds an age private key"),
+        "{out}"
+    );
+    assert!(!out.contains(&key));
+}
+
+#[test]
 fn secrets_inside_a_list_are_found() {
     let ws = Workspace::new();
     ws.write(
@@ -331,4 +345,35 @@ fn ignored_files_are_skipped_and_templates_are_noted_not_failed() {
     );
     // A file named on the command line is checked even when ignored.
     ws.seal(&["verify", "build/leak.yaml"]).fails();
+}
+
+#[test]
+fn the_pre_commit_hook_runs_seal_verify_on_manifests() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../.pre-commit-hooks.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let hooks: Vec<serde_json::Value> = seal_shared::yaml::from_multiple::<Vec<_>>(&text)
+        .unwrap()
+        .remove(0);
+    let hook = hooks
+        .iter()
+        .find(|h| h["id"] == "seal-verify")
+        .expect("a seal-verify hook");
+    assert_eq!(hook["entry"], "seal verify");
+    assert_eq!(hook["language"], "system");
+    let files = regex::Regex::new(hook["files"].as_str().unwrap()).unwrap();
+    let exclude = regex::Regex::new(hook["exclude"].as_str().unwrap()).unwrap();
+    for (path, checked) in [
+        ("clusters/prod/db.sealed.yaml", true),
+        ("a.yml", true),
+        ("k.json", true),
+        ("README.md", false),
+        (".seal.yaml", false),
+        ("sub/.seal.yaml", false),
+    ] {
+        assert_eq!(
+            files.is_match(path) && !exclude.is_match(path),
+            checked,
+            "{path}"
+        );
+    }
 }
