@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Parser, Subcommand};
 
-use crate::commands::{completion, decrypt, encrypt, keygen, keys, rotate};
+use crate::commands::{completion, decrypt, encrypt, keygen, keys, rotate, show, verify};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -18,7 +18,7 @@ use crate::commands::{completion, decrypt, encrypt, keygen, keys, rotate};
         name and key. seal-operator turns it back into a Secret inside the cluster. \
         `seal decrypt` recovers a Secret offline with an identity file.",
     after_help = "Examples:\n  seal keygen -o recovery.key\n  seal encrypt -r age1... secret.yaml > sealed.yaml\n  \
-        seal encrypt --merge-into sealed.yaml new-keys.yaml\n  seal decrypt -i recovery.key sealed.yaml"
+        seal encrypt --merge-into sealed.yaml new-keys.yaml\n  seal decrypt -i recovery.key sealed.yaml\n  seal verify --keys keys.json   # in CI\n  seal show db.sealed.yaml"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -27,11 +27,13 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    Encrypt(encrypt::Args),
+    Encrypt(Box<encrypt::Args>),
     Decrypt(decrypt::Args),
     Keygen(keygen::Args),
     Keys(keys::Args),
     Rotate(rotate::Args),
+    Verify(verify::Args),
+    Show(show::Args),
     Completion(completion::Args),
 }
 

@@ -18,6 +18,8 @@ pub struct Failure {
     message: String,
     hint: Option<String>,
     broken_pipe: bool,
+    /// The process's exit status: 1 for a refusal, 2 for a usage error.
+    code: u8,
 }
 
 pub type Result<T, E = Failure> = std::result::Result<T, E>;
@@ -29,7 +31,31 @@ impl Failure {
             message: message.to_string(),
             hint: None,
             broken_pipe: false,
+            code: 1,
         }
+    }
+
+    /// Marks this as a usage error (a bad argument or an unreadable input the command was
+    /// told to use): exit status 2, as for a mistake on the command line.
+    pub fn usage(mut self) -> Self {
+        self.code = 2;
+        self
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+
+    /// The where and what of the failure as one line, without the `seal: error:` prefix or
+    /// the hint: for commands that report problems as findings rather than refusing.
+    pub fn message(&self) -> String {
+        let mut line = String::new();
+        for place in &self.context {
+            line.push_str(place);
+            line.push_str(": ");
+        }
+        line.push_str(&self.message);
+        clean(&line)
     }
 
     /// Sets what to do next, replacing any hint already there.

@@ -54,6 +54,11 @@ impl Input {
         Ok(bytes)
     }
 
+    /// Reads the whole input as one Secret value, any bytes, wiped when dropped.
+    pub fn read_value(&self) -> Result<Zeroizing<Vec<u8>>> {
+        self.read_bytes()
+    }
+
     /// Reads the whole input as UTF-8 text, refusing anything larger than any sane manifest.
     /// The buffer is wiped when dropped: it may hold plaintext Secret values.
     pub fn read_text(&self) -> Result<Zeroizing<String>> {

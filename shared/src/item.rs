@@ -418,3 +418,68 @@ pub fn inspect_item(ciphertext: &[u8]) -> Result<(Binding, Vec<KeyId>), UnsealEr
         None => Err(UnsealError::Binding(BindingStanzaError::Missing)),
     }
 }
+
+/// age's STREAM: the payload is a 16-byte nonce, then the value in chunks of 64 KiB, each
+/// followed by a 16-byte tag; only the last chunk may be short, and it is empty only when the
+/// whole value is.
+const PAYLOAD_NONCE: usize = 16;
+const CHUNK: usize = 64 * 1024;
+const TAG: usize = 16;
+
+/// The length of the value an item holds, from the ciphertext's size alone: everything after
+/// the header (which ends with the `--- MAC` line) is the nonce plus, per 64 KiB chunk of the
+/// value, the chunk and its tag. `None` when no valid age file has that shape. Like
+/// [`inspect_item`] this is unauthenticated: it says what the file claims, not that it opens.
+pub fn plaintext_len(ciphertext: &[u8]) -> Option<usize> {
+    const MAGIC: &[u8] = b"age-encryption.org/v1\n";
+    if !ciphertext.starts_with(MAGIC) {
+        return None;
+    }
+    // Stanza lines start with "-> " and bodies are base64, so the first "\n--- " is the MAC.
+    let mac = ciphertext.windows(5).position(|w| w == b"\n--- ")? + 1;
+    let end = mac + ciphertext[mac..].iter().position(|&b| b == b'\n')? + 1;
+    let body = ciphertext.len().checked_sub(end + PAYLOAD_NONCE)?;
+    let (full, rest) = (body / (CHUNK + TAG), body % (CHUNK + TAG));
+    match rest {
+        0 if full > 0 => Some(full * CHUNK),
+        rest if rest >= TAG => Some(full * CHUNK + rest - TAG),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SealIdentity;
+    use crate::scope::Scope;
+
+    #[test]
+    fn the_plaintext_length_follows_from_the_ciphertext_size() {
+        let recipients = [SealIdentity::generate().recipient()];
+        let binding = Binding::for_placement(Scope::Strict, &Placement::new("ns", "db", "k"));
+        for len in [
+            0,
+            1,
+            15,
+            16,
+            17,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 1,
+            2 * CHUNK,
+            2 * CHUNK + 17,
+        ] {
+            let sealed = seal_item(&vec![7u8; len], &binding, &recipients).unwrap();
+            assert_eq!(plaintext_len(&sealed), Some(len), "value of {len} bytes");
+        }
+        assert_eq!(plaintext_len(b"not age"), None);
+        let sealed = seal_item(b"v", &binding, &recipients).unwrap();
+        let header_end = sealed.len() - (PAYLOAD_NONCE + 1 + TAG);
+        // Cut inside the nonce or the first tag: no valid age file has that size.
+        assert_eq!(plaintext_len(&sealed[..header_end + 10]), None);
+        assert_eq!(
+            plaintext_len(&sealed[..header_end + PAYLOAD_NONCE + 5]),
+            None
+        );
+    }
+}

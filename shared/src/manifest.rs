@@ -46,7 +46,8 @@ impl PlainSecret {
     }
 }
 
-pub(crate) fn describe(namespace: Option<&str>, name: Option<&str>) -> String {
+/// How a Secret is named in messages, its names escaped.
+pub fn describe(namespace: Option<&str>, name: Option<&str>) -> String {
     match (namespace, name) {
         (Some(ns), Some(name)) => format!("Secret {}/{}", Escaped(ns), Escaped(name)),
         (None, Some(name)) => format!("Secret {}", Escaped(name)),

@@ -10,6 +10,9 @@ use seal_shared::sealed_secret::{
 };
 use seal_shared::{KeyId, Scope, yaml};
 
+use zeroize::Zeroizing;
+
+use super::literal;
 use crate::failure::{Context, Failure, Result};
 use crate::files::{Input, Mode, Output, check_path_arg, write_atomic};
 use crate::recipients::{RecipientArgs, Resolved, Target, list};
@@ -22,15 +25,47 @@ use crate::recipients::{RecipientArgs, Resolved, Target, list};
     kubectl get secret db -n prod -o yaml | seal encrypt -R keys.txt   # server bookkeeping is left out\n  \
     seal encrypt --merge-into secret.sealed.yaml rotated-password.yaml\n  \
     seal encrypt --filename clusters/prod/db.yaml < db.yaml   # stdin, with that path's .seal.yaml rule\n  \
-    seal encrypt -w secret.yaml     # replace the plain file with its sealed form\n\n\
+    seal encrypt -w secret.yaml     # replace the plain file with its sealed form\n  \
+    seal encrypt --name db -n prod --from-file password=./pw.txt --from-literal user=admin\n  \
+    printf '%s' \"$PASSWORD\" | seal encrypt --raw --name db -n prod --key password\n\n\
+    Values given with --from-literal are visible to other users in the process list (ps) and \
+    may land in shell history: use --from-file, or --raw with the value on stdin, for \
+    anything that matters.\n\n\
     Recipients come from -r/-R, else from the nearest .seal.yaml (which must have a rule for the \
     file; for stdin, name the file with --filename), else from the cluster's current key. \
     With --merge-into, the target file picks the rule, and new items go to the same keys as its \
     other items.")]
 pub struct Args {
     /// Secret manifest(s) to seal: YAML or JSON, one or many documents; `-` or absent for stdin
-    #[arg(value_name = "FILE")]
+    #[arg(value_name = "FILE", conflicts_with_all = ["from_literal", "from_file", "raw"])]
     input: Option<PathBuf>,
+
+    /// Seal a Secret with this item instead of reading a manifest (needs --name); repeatable.
+    /// The value is visible in the process list: prefer --from-file
+    #[arg(
+        long = "from-literal",
+        value_name = "KEY=VALUE",
+        conflicts_with = "raw"
+    )]
+    from_literal: Vec<String>,
+
+    /// Seal a Secret with an item whose value is the file's bytes (KEY=PATH, or PATH with the
+    /// file's name as key; needs --name); repeatable
+    #[arg(long = "from-file", value_name = "[KEY=]PATH", conflicts_with = "raw")]
+    from_file: Vec<String>,
+
+    /// The Secret's type with --from-literal/--from-file (e.g. kubernetes.io/basic-auth)
+    #[arg(long = "type", value_name = "TYPE")]
+    type_: Option<String>,
+
+    /// Seal one value read from stdin (every byte, a final newline included) for --key, and
+    /// print just the item's base64, for Helm values and kustomize patches
+    #[arg(long, requires = "key", conflicts_with_all = ["merge_into", "in_place", "type_"])]
+    raw: bool,
+
+    /// With --raw: the item key the value is bound to
+    #[arg(long, value_name = "KEY", requires = "raw")]
+    key: Option<String>,
 
     #[command(flatten)]
     recipients: RecipientArgs,
@@ -74,7 +109,18 @@ pub struct Args {
     override_recipients: bool,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(mut args: Args) -> Result<()> {
+    let literals: Vec<Zeroizing<String>> = std::mem::take(&mut args.from_literal)
+        .into_iter()
+        .map(Zeroizing::new)
+        .collect();
+    let generic = !literals.is_empty() || !args.from_file.is_empty();
+    if args.type_.is_some() && !generic {
+        return Err(
+            Failure::new("--type applies to --from-literal/--from-file only")
+                .hint("a manifest sets its own `type:`; drop --type"),
+        );
+    }
     let input = Input::from_arg(args.input.as_deref());
     if let Input::File(path) = &input {
         check_path_arg(path, "the input file")?;
@@ -92,9 +138,23 @@ pub fn run(args: Args) -> Result<()> {
     )?;
     check_flag_name(&args.name, NameKind::SecretName, "name", "--name")?;
     let output = Output::from_arg(args.output.as_deref());
-    let text = input.read_text()?;
-    let secrets = parse_secrets(&text).within(input.name())?;
-    drop(text);
+    if args.raw {
+        return raw(&args, scope, &output);
+    }
+    let secrets = if generic {
+        vec![literal::secret(
+            literals,
+            &args.from_file,
+            args.name.as_deref(),
+            args.namespace.as_deref(),
+            args.type_.as_deref(),
+        )?]
+    } else {
+        let text = input.read_text()?;
+        parse_secrets(&text).within(input.name())?
+    };
+    // Values from flags and files name no manifest: their input reads as stdin's does.
+    let input = if generic { Input::Stdin } else { input };
     if !args.allow_empty
         && let Some(empty) = secrets.iter().find(|s| s.data.is_empty())
     {
@@ -154,6 +214,40 @@ pub fn run(args: Args) -> Result<()> {
     }?;
     // Said once the output is written, so that a refusal stays its two lines.
     resolved.announce();
+    Ok(())
+}
+
+/// `--raw`: one value from stdin, sealed for `--key` of `--name` in `-n`, printed alone.
+fn raw(args: &Args, scope: Option<Scope>, output: &Output) -> Result<()> {
+    let key = args.key.as_deref().unwrap_or_default();
+    let resolved = args.recipients.resolve(Target::Stdin)?;
+    let scope = scope.or(resolved.scope).unwrap_or_default();
+    if scope.binds_name() && args.name.is_none() {
+        return Err(Failure::new(format!(
+            "--raw with scope {scope} binds the item to a Secret name"
+        ))
+        .hint("pass --name NAME, or --scope namespace-wide or cluster-wide"));
+    }
+    let secret = literal::raw(key, args.name.as_deref(), args.namespace.as_deref())?;
+    let sealed = seal_secret(&SealRequest {
+        secret: &secret,
+        namespace: args.namespace.as_deref(),
+        name: args.name.as_deref().unwrap_or_default(),
+        scope,
+        recipients: &resolved.recipients,
+    })
+    .within("stdin")?;
+    let item = sealed.spec.encrypted_data.get(key).ok_or_else(|| {
+        Failure::new("the sealed item is missing").hint("this is a bug in seal; please report it")
+    })?;
+    output.write(format!("{item}\n").as_bytes(), Mode::Public)?;
+    resolved.announce();
+    // Said after the output, so that a refusal stays its two lines.
+    if secret.data.get(key).is_some_and(|v| v.ends_with(b"\n")) {
+        crate::failure::say(
+            "the value on stdin ends with a newline, which is sealed as part of it (use printf '%s' or echo -n to leave it out)",
+        );
+    }
     Ok(())
 }
 

@@ -1,0 +1,107 @@
+//! `--keys FILE`: the key list a cluster publishes, read offline. It is the ConfigMap's
+//! `keys.json` (a JSON list of {id, recipient, created, state}) or the body of the operator's
+//! `GET /v1/keys` (`{"recipient": ..., "keys": [...]}`).
+
+use std::path::Path;
+
+use seal_shared::keys::{KeyId, SealRecipient};
+use seal_shared::public_keys::PublishedKey;
+use serde_json::Value;
+
+use crate::failure::{Failure, Result};
+use crate::files::{Input, check_path_arg};
+
+/// Where a key stands in the cluster's list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    /// The sealing key: new seals go to it.
+    Current,
+    /// Still opens what was sealed to it, but no longer seals.
+    Old,
+}
+
+pub struct KeyList {
+    keys: Vec<(KeyId, KeyState)>,
+}
+
+impl KeyList {
+    /// Reads and checks a key list. Every failure is a usage error: the command was told to
+    /// rely on this file.
+    pub fn load(path: &Path) -> Result<KeyList> {
+        check_path_arg(path, "--keys").map_err(Failure::usage)?;
+        let input = Input::File(path.to_path_buf());
+        let origin = input.name();
+        let text = input.read_text().map_err(Failure::usage)?;
+        KeyList::parse(&text).map_err(|failure| {
+            Failure::new(format!("{origin}: {}", failure.message()))
+                .hint("--keys takes the cluster's key list: the seal-public-keys ConfigMap's keys.json, or the operator's GET /v1/keys")
+                .usage()
+        })
+    }
+
+    fn parse(text: &str) -> Result<KeyList> {
+        // serde_json's messages can quote the input; only the position is kept.
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            Failure::new(format!(
+                "not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let list = match value {
+            Value::Array(list) => list,
+            Value::Object(mut object) => match object.remove("keys") {
+                Some(Value::Array(list)) => list,
+                _ => return Err(Failure::new("a JSON object without a `keys` list")),
+            },
+            _ => return Err(Failure::new("expected a JSON list of keys")),
+        };
+        let mut keys = Vec::with_capacity(list.len());
+        for (index, entry) in list.into_iter().enumerate() {
+            let key: PublishedKey = serde_json::from_value(entry).map_err(|_| {
+                Failure::new(format!(
+                    "keys[{index}] is not an object with id, recipient, created and state"
+                ))
+            })?;
+            let recipient: SealRecipient = key
+                .recipient
+                .parse()
+                .map_err(|e| Failure::new(format!("keys[{index}].recipient: {e}")))?;
+            // The id is derived from the recipient; a list where they disagree was edited.
+            if key.id != recipient.id.to_string() {
+                return Err(Failure::new(format!(
+                    "keys[{index}]: id {:?} is not the id of its recipient ({})",
+                    key.id, recipient.id
+                )));
+            }
+            let state = match key.state.as_str() {
+                "active" => KeyState::Current,
+                "decrypt-only" => KeyState::Old,
+                other => {
+                    return Err(Failure::new(format!(
+                        "keys[{index}].state is {other:?}; expected active or decrypt-only"
+                    )));
+                }
+            };
+            keys.push((recipient.id, state));
+        }
+        Ok(KeyList { keys })
+    }
+
+    pub fn state(&self, id: KeyId) -> Option<KeyState> {
+        self.keys
+            .iter()
+            .find(|(known, _)| *known == id)
+            .map(|(_, state)| *state)
+    }
+}
+
+/// How a key id is marked in `seal show`: current, old or unknown to the list.
+pub fn mark(list: Option<&KeyList>, id: KeyId) -> &'static str {
+    match list.map(|list| list.state(id)) {
+        None => "",
+        Some(Some(KeyState::Current)) => " (current)",
+        Some(Some(KeyState::Old)) => " (old)",
+        Some(None) => " (unknown)",
+    }
+}
