@@ -3,6 +3,12 @@
 format that is not seal's: kubesealpy (PyPI), on top of the `cryptography` package.
 
     python3 cli/tests/bitnami/make_vectors.py cli/tests/bitnami/vectors
+    python3 cli/tests/bitnami/make_vectors.py OUT --namespace NS --unsealed SECRETS.yaml
+
+With --namespace, every object is placed in NS (for the end-to-end test, which runs in a
+namespace of its own); with --unsealed, the Secrets the Bitnami controller would make from
+the convertible files are written to SECRETS.yaml too (test values, for that test to create
+them as the controller would).
 
 Writes OUT/keys.yaml (two controller keys, as `kubectl get secret -n kube-system -l
 sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` prints them), OUT/repo/*.yaml (Bitnami
@@ -11,6 +17,7 @@ OUT/expected.json (per file, per object, per item: length and SHA-256 of the val
 values are made up for the test; no value is written in the clear.
 """
 
+import argparse
 import base64
 import datetime
 import hashlib
@@ -88,7 +95,13 @@ def value(length, seed):
     return bytes(out[:length])
 
 
+PLACE = lambda ns: ns
+
+
 def sealed(sealer, name, namespace, scope, items, template=None, label_for=None):
+    namespace = PLACE(namespace)
+    if template:
+        template["metadata"]["namespace"] = namespace
     ns_for_label, name_for_label = label_for or (namespace, name)
     annotations = {}
     if scope == SealingScope.CLUSTER_WIDE:
@@ -110,7 +123,16 @@ def sealed(sealer, name, namespace, scope, items, template=None, label_for=None)
 
 
 def main():
-    out = sys.argv[1]
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--namespace")
+    parser.add_argument("--unsealed")
+    args = parser.parse_args()
+    out = args.out
+    global PLACE
+    if args.namespace:
+        PLACE = lambda ns: args.namespace
+    unsealed = []
     repo = os.path.join(out, "repo")
     os.makedirs(repo, exist_ok=True)
     first, second, stranger = new_key(), new_key(), new_key()
@@ -133,6 +155,16 @@ def main():
     def add(file, docs, items_per_doc):
         files[file] = docs
         if items_per_doc is not None:
+            for d, items in zip(docs, items_per_doc):
+                template = d["spec"]["template"]
+                meta = {k: v for k, v in template["metadata"].items() if k in ("labels", "annotations")}
+                meta.update(name=d["metadata"]["name"], namespace=d["metadata"]["namespace"])
+                secret = {"apiVersion": "v1", "kind": "Secret", "metadata": meta,
+                          "data": {k: base64.b64encode(v).decode() for k, v in items.items()}}
+                for field in ("type", "immutable"):
+                    if field in template:
+                        secret[field] = template[field]
+                unsealed.append(secret)
             expected[file] = {
                 f"{d['metadata']['namespace']}/{d['metadata']['name']}": {
                     k: {"length": len(v), "sha256": hashlib.sha256(v).hexdigest()} for k, v in items.items()
@@ -198,6 +230,9 @@ def main():
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
             yaml.safe_dump_all(docs, f, sort_keys=False, width=1 << 30)
+    if args.unsealed:
+        with open(args.unsealed, "w") as f:
+            yaml.safe_dump_all(unsealed, f, sort_keys=False, width=1 << 30)
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1, sort_keys=True)
         f.write("\n")
