@@ -5,6 +5,7 @@ mod availability;
 mod chart;
 mod cli;
 mod drift;
+mod import_bitnami;
 mod key_backup;
 mod key_lifecycle;
 mod key_protection;
