@@ -101,3 +101,93 @@ fn describe_label(label: &str) -> String {
         format!("namespace-wide scope {label}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// The committed kubesealpy vectors (see cli/tests/bitnami/make_vectors.py).
+    fn keys() -> ControllerKeys {
+        ControllerKeys::parse(include_str!("../../tests/bitnami/vectors/keys.yaml")).unwrap()
+    }
+
+    fn item(file: &str, key: &str) -> Vec<u8> {
+        let text = std::fs::read_to_string(format!(
+            "{}/tests/bitnami/vectors/repo/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let docs: Vec<Value> = seal_shared::yaml::from_multiple(&text).unwrap();
+        let encoded = docs[0]["spec"]["encryptedData"][key].as_str().unwrap();
+        STANDARD.decode(encoded).unwrap()
+    }
+
+    #[test]
+    fn both_key_formats_load_in_order() {
+        let keys = keys();
+        assert_eq!(
+            keys.names(),
+            ["sealed-secrets-keyabcd1", "sealed-secrets-keyefgh2"]
+        );
+    }
+
+    #[test]
+    fn the_label_binds_an_item_to_its_place() {
+        let keys = keys();
+        let sealed = item("strict.yaml", "password");
+        assert_eq!(open_item(&sealed, "prod/db", &keys).unwrap().len(), 24);
+        for wrong in ["prod/dc", "prod", "", "staging/db"] {
+            assert!(
+                matches!(
+                    open_item(&sealed, wrong, &keys),
+                    Err(OpenError::NoKey { keys: 2, .. })
+                ),
+                "opened with label {wrong:?}"
+            );
+        }
+        let namespace_wide = item("namespace-wide.yaml", "token");
+        assert!(open_item(&namespace_wide, "prod", &keys).is_ok());
+        assert!(open_item(&namespace_wide, "prod/api", &keys).is_err());
+        let cluster_wide = item("cluster-wide.yaml", "ca.crt");
+        assert_eq!(open_item(&cluster_wide, "", &keys).unwrap().len(), 1000);
+        assert!(open_item(&cluster_wide, "shared", &keys).is_err());
+    }
+
+    #[test]
+    fn an_empty_value_is_its_tag_alone() {
+        let sealed = item("strict.yaml", "empty");
+        let rsa_len = usize::from(u16::from_be_bytes([sealed[0], sealed[1]]));
+        assert_eq!(sealed.len(), 2 + rsa_len + 16);
+        assert!(open_item(&sealed, "prod/db", &keys()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn truncated_and_altered_items_are_refused() {
+        let keys = keys();
+        let sealed = item("strict.yaml", "password");
+        for short in [&[][..], &[0x01], &sealed[..100]] {
+            assert_eq!(
+                open_item(short, "prod/db", &keys).unwrap_err(),
+                OpenError::TooShort
+            );
+        }
+        // A flipped bit in the AES part: the session key opens, authentication fails.
+        let mut altered = sealed.clone();
+        *altered.last_mut().unwrap() ^= 0x80;
+        assert_eq!(
+            open_item(&altered, "prod/db", &keys).unwrap_err(),
+            OpenError::Damaged
+        );
+        // In the RSA part: no key opens it.
+        let mut altered = sealed;
+        altered[10] ^= 0x80;
+        assert!(matches!(
+            open_item(&altered, "prod/db", &keys),
+            Err(OpenError::NoKey { .. })
+        ));
+    }
+}

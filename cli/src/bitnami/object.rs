@@ -290,3 +290,79 @@ pub fn open(doc: &Value, keys: &ControllerKeys) -> Result<Opened, Refusal> {
         annotations,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn keys() -> ControllerKeys {
+        ControllerKeys::parse(include_str!("../../tests/bitnami/vectors/keys.yaml")).unwrap()
+    }
+
+    fn refusal(doc: Value) -> String {
+        match open(&doc, &keys()) {
+            Ok(_) => panic!("accepted {doc}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn cluster_wide_wins_over_namespace_wide_as_in_sealed_secrets() {
+        let both: BTreeMap<String, String> = [
+            (NAMESPACE_WIDE.to_owned(), "true".to_owned()),
+            (CLUSTER_WIDE.to_owned(), "true".to_owned()),
+        ]
+        .into();
+        assert_eq!(scope_of(&both), Scope::ClusterWide);
+        let not_true: BTreeMap<String, String> =
+            [(CLUSTER_WIDE.to_owned(), "yes".to_owned())].into();
+        assert_eq!(scope_of(&not_true), Scope::Strict);
+        assert_eq!(label(Scope::Strict, "ns", "n"), "ns/n");
+        assert_eq!(label(Scope::NamespaceWide, "ns", "n"), "ns");
+        assert_eq!(label(Scope::ClusterWide, "ns", "n"), "");
+    }
+
+    #[test]
+    fn what_seal_cannot_carry_over_is_refused_by_name() {
+        let meta = json!({"name": "db", "namespace": "prod"});
+        assert!(
+            refusal(json!({"metadata": {"name": "db"}, "spec": {"encryptedData": {}}}))
+                .contains("has no metadata.namespace")
+        );
+        assert!(
+            refusal(json!({"metadata": meta, "spec": {"encryptedData": {}, "scope": 1}}))
+                .contains("spec.scope")
+        );
+        assert!(
+            refusal(
+                json!({"metadata": meta, "spec": {"template": {"metadata": {"finalizers": ["x"]}}}})
+            )
+            .contains("spec.template.metadata.finalizers")
+        );
+        assert!(
+            refusal(json!({"metadata": meta, "spec": {"template": {"data": {"a": "{{ .b }}"}}}}))
+                .contains("Go templates (a)")
+        );
+        assert!(refusal(json!({"metadata": meta, "spec": {"data": "AgB="}})).contains("legacy"));
+        assert!(
+            refusal(json!({"metadata": meta, "spec": {"encryptedData": {"k": "not base64!"}}}))
+                .contains("item \"k\" is not base64")
+        );
+    }
+
+    #[test]
+    fn a_cluster_wide_object_needs_no_namespace() {
+        let doc = json!({
+            "metadata": {"name": "x", "annotations": {CLUSTER_WIDE: "true", "keep": "me"}},
+            "spec": {"encryptedData": {}, "template": {"type": "Opaque", "immutable": false}},
+        });
+        let opened = open(&doc, &keys()).unwrap();
+        assert_eq!(opened.scope, Scope::ClusterWide);
+        assert_eq!(opened.namespace, None);
+        assert_eq!(opened.annotations.keys().collect::<Vec<_>>(), ["keep"]);
+        assert_eq!(opened.secret.type_.as_deref(), Some("Opaque"));
+        assert_eq!(opened.secret.immutable, Some(false));
+    }
+}
