@@ -48,6 +48,8 @@ pub enum Refusal {
         #[source]
         source: OpenError,
     },
+    #[error("has no metadata.namespace, which its {0} scope binds its items to")]
+    NoNamespace(Scope),
     #[error("item {0:?} is not base64")]
     Base64(String),
     #[error("{0}")]
@@ -66,6 +68,7 @@ impl Refusal {
             } => "no controller key opens an item",
             Refusal::Open { .. } | Refusal::Base64(_) => "damaged items",
             Refusal::Shape(_) => "unsupported fields",
+            Refusal::NoNamespace(_) => "no namespace",
         }
     }
 
@@ -87,6 +90,9 @@ impl Refusal {
                 "restore the file from Git history, or seal the live Secret with seal encrypt"
             }
             Refusal::Shape(_) => "convert it by hand with seal encrypt",
+            Refusal::NoNamespace(_) => {
+                "pass -n NAMESPACE, the namespace it is applied in (used only for objects that name none)"
+            }
         }
     }
 }
@@ -165,7 +171,13 @@ pub fn label(scope: Scope, namespace: &str, name: &str) -> String {
 }
 
 /// Opens every item of `doc` with `keys` and gathers what seal keeps of the object.
-pub fn open(doc: &Value, keys: &ControllerKeys) -> Result<Opened, Refusal> {
+/// `namespace` is for an object whose file names none (one applied with `kubectl -n`).
+pub fn open(
+    doc: &Value,
+    keys: &ControllerKeys,
+    namespace: Option<&str>,
+) -> Result<Opened, Refusal> {
+    let default_namespace = namespace;
     let metadata = object(doc.get("metadata"), "metadata")?;
     let meta_get = |field: &str| metadata.and_then(|m| m.get(field));
     let name = meta_get("name")
@@ -176,14 +188,13 @@ pub fn open(doc: &Value, keys: &ControllerKeys) -> Result<Opened, Refusal> {
     let namespace = meta_get("namespace")
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
+        .or(default_namespace)
         .map(str::to_owned);
     let own_labels = strings(meta_get("labels"), "metadata.labels")?;
     let own_annotations = strings(meta_get("annotations"), "metadata.annotations")?;
     let scope = scope_of(&own_annotations);
     if scope.binds_namespace() && namespace.is_none() {
-        return Err(Refusal::Shape(format!(
-            "has no metadata.namespace, which its {scope} scope binds its items to"
-        )));
+        return Err(Refusal::NoNamespace(scope));
     }
 
     let spec =
@@ -302,7 +313,7 @@ mod tests {
     }
 
     fn refusal(doc: Value) -> String {
-        match open(&doc, &keys()) {
+        match open(&doc, &keys(), None) {
             Ok(_) => panic!("accepted {doc}"),
             Err(e) => e.to_string(),
         }
@@ -358,7 +369,7 @@ mod tests {
             "metadata": {"name": "x", "annotations": {CLUSTER_WIDE: "true", "keep": "me"}},
             "spec": {"encryptedData": {}, "template": {"type": "Opaque", "immutable": false}},
         });
-        let opened = open(&doc, &keys()).unwrap();
+        let opened = open(&doc, &keys(), None).unwrap();
         assert_eq!(opened.scope, Scope::ClusterWide);
         assert_eq!(opened.namespace, None);
         assert_eq!(opened.annotations.keys().collect::<Vec<_>>(), ["keep"]);

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
+use seal_shared::names::{self, NameKind};
 use seal_shared::sealed_secret::{SealRequest, SealedSecret, seal_secret};
 use seal_shared::yaml;
 use serde_json::Value;
@@ -86,6 +87,11 @@ pub struct BitnamiArgs {
     #[arg(long, value_name = "SUFFIX")]
     suffix: Option<String>,
 
+    /// Namespace for SealedSecrets whose file names none (applied with `kubectl -n` or a
+    /// kustomization); the output names it. Objects that name their own keep it
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    namespace: Option<String>,
+
     /// Open and seal everything, report, but write nothing
     #[arg(long)]
     dry_run: bool,
@@ -126,6 +132,11 @@ fn bitnami(args: BitnamiArgs) -> Result<()> {
             Failure::new("--suffix must be non-empty and name no directory")
                 .hint("pass a suffix such as .seal (db.yaml becomes db.seal.yaml)"),
         );
+    }
+    if let Some(namespace) = &args.namespace {
+        names::check(NameKind::Namespace, namespace)
+            .map_err(|e| Failure::new(e).hint("pass a name Kubernetes accepts"))
+            .within("-n/--namespace")?;
     }
     let recipients = RecipientArgs {
         recipients: args.recipients.clone(),
@@ -274,7 +285,7 @@ fn try_convert(
     let mut described = Vec::with_capacity(docs.len());
     for doc in &docs {
         let place = object::describe(doc);
-        let opened = object::open(doc, keys).map_err(|refusal| {
+        let opened = object::open(doc, keys, args.namespace.as_deref()).map_err(|refusal| {
             let kind = refusal.kind();
             let hint = refusal.hint();
             (kind, Failure::new(refusal).hint(hint).context(&place))

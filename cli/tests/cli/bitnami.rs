@@ -372,3 +372,32 @@ fn fresh_kubesealpy_vectors_convert_too() {
     run.stderr_has("converted 6 file(s) (7 SealedSecret(s)); skipped 0");
     assert_values_kept(&ws);
 }
+
+#[test]
+fn a_file_without_namespace_takes_the_one_given_and_only_then() {
+    let ws = workspace_with(&vectors());
+    let r = ws.keygen("id.key");
+    let text: String = ws
+        .read("repo/second-key.yaml")
+        .lines()
+        .filter(|l| l.trim() != "namespace: prod")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!text.contains("namespace:"));
+    ws.write("repo/second-key.yaml", &text);
+    let run = import(&ws, &r, &["repo/second-key.yaml"]);
+    assert_eq!(run.output.status.code(), Some(1));
+    run.stderr_has("has no metadata.namespace, which its strict scope binds its items to")
+        .stderr_has("pass -n NAMESPACE");
+    // Sealed for prod/rotated: another namespace does not open it, prod does.
+    import(&ws, &r, &["-n", "staging", "repo/second-key.yaml"])
+        .stderr_has("for strict scope staging/rotated");
+    import(&ws, &r, &["-n", "prod", "repo/second-key.yaml"]).ok();
+    assert_eq!(
+        docs(&ws.read("repo/second-key.yaml"))[0]["metadata"]["namespace"],
+        "prod"
+    );
+    import(&ws, &r, &["-n", "Not_A_Namespace", "repo/strict.yaml"])
+        .fails()
+        .stderr_has("-n/--namespace");
+}
