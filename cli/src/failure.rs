@@ -64,6 +64,13 @@ impl Failure {
         self
     }
 
+    /// Adds where it happened, outermost last-added, as [`Context::within`] does for a
+    /// result.
+    pub fn context(mut self, place: impl fmt::Display) -> Self {
+        self.context.insert(0, place.to_string());
+        self
+    }
+
     pub fn is_broken_pipe(&self) -> bool {
         self.broken_pipe
     }

@@ -1,6 +1,7 @@
 //! `seal`: seal Kubernetes Secrets with age so they can live in Git.
 #![forbid(unsafe_code)]
 
+mod bitnami;
 mod cli;
 mod cluster;
 mod commands;

@@ -135,6 +135,17 @@ impl RecipientArgs {
     /// The recipients for sealing `target` (or the file `--filename` names instead). The
     /// caller announces them once the seal has succeeded, so a refusal stays one message.
     pub fn resolve(&self, target: Target<'_>) -> Result<Resolved> {
+        self.resolve_from(target, true)
+    }
+
+    /// As [`resolve`](Self::resolve), but refuses rather than ask a cluster: a command that
+    /// seals many files (`seal import`) must not seal each to whatever cluster the
+    /// kubeconfig happens to point at.
+    pub fn resolve_offline(&self, target: Target<'_>) -> Result<Resolved> {
+        self.resolve_from(target, false)
+    }
+
+    fn resolve_from(&self, target: Target<'_>, ask_cluster: bool) -> Result<Resolved> {
         if self.explicit() {
             return self.flagged();
         }
@@ -168,6 +179,16 @@ impl RecipientArgs {
                     matched,
                 },
             });
+        }
+        if !ask_cluster {
+            return Err(Failure::new(format!(
+                "no recipients given (-r/-R) and no {} found above it",
+                config::FILE_NAME
+            ))
+            .hint(format!(
+                "pass -r age1... or -R FILE (`seal keys --recipient` prints a cluster's key), or add a {} with a rule for this path",
+                config::FILE_NAME
+            )));
         }
         let key = crate::cluster::sealing_key(&self.controller_namespace).within(format!(
             "no recipients given (-r/-R) and no {} found, so the cluster's key is needed",

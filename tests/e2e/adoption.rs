@@ -74,7 +74,7 @@ fn with_annotation(mut sealed: SealedSecret, key: &str) -> SealedSecret {
     sealed
 }
 
-async fn operator_under_chart_rbac(ns: &TestNamespace) -> Result<(ChartRbac, Operator)> {
+pub(crate) async fn operator_under_chart_rbac(ns: &TestNamespace) -> Result<(ChartRbac, Operator)> {
     install_crd(&ns.client, &SealedSecret::crd()).await?;
     let rbac = ChartRbac::install(ns)?;
     let operator = Operator::start_with_kubeconfig(&ns.name, &rbac.kubeconfig, &[])?;
@@ -232,7 +232,7 @@ async fn only_the_secrets_owner_can_hand_it_over() -> Result<()> {
 
 /// The part of Bitnami's CRD that an owner reference needs: the kind must exist for an
 /// object of it to have a uid.
-async fn install_bitnami_crd(ns: &TestNamespace) -> Result<ApiResource> {
+pub(crate) async fn install_bitnami_crd(ns: &TestNamespace) -> Result<ApiResource> {
     let crd = json!({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": "sealedsecrets.bitnami.com"},

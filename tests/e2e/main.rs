@@ -8,6 +8,7 @@ mod cli;
 mod disaster_recovery;
 mod drift;
 mod header_flood;
+mod import_bitnami;
 mod key_backup;
 mod key_lifecycle;
 mod key_protection;

@@ -1,6 +1,7 @@
 pub mod completion;
 pub mod decrypt;
 pub mod encrypt;
+pub mod import;
 pub mod keygen;
 pub mod keys;
 mod literal;
@@ -16,6 +17,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Encrypt(args) => encrypt::run(*args),
         Command::Decrypt(args) => decrypt::run(args),
+        Command::Import(args) => import::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Rotate(args) => rotate::run(args),

@@ -1,5 +1,6 @@
 //! Tests that run the built `seal` binary, as users do. One test binary, many modules.
 
+mod bitnami;
 mod bounds;
 mod errors;
 mod interop;
