@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::CustomResourceExt;
 use kube::api::{ListParams, PostParams};
-use seal_e2e::operator::{Operator, seal};
+use seal_e2e::operator::Operator;
 use seal_e2e::{TestNamespace, eventually, wait::install_crd};
 use seal_shared::keys::SealIdentity;
 use seal_shared::sealed_secret::{SealedSecret, parse_sealed_secrets};
