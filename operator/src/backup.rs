@@ -112,25 +112,8 @@ pub async fn ensure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{KeyInfo, KeyState};
-    use seal_shared::keys::{KeyRing, SealIdentity};
-
-    fn set_of(identities: &[&SealIdentity]) -> KeySet {
-        let mut ring = KeyRing::new();
-        let mut infos = Vec::new();
-        for identity in identities {
-            ring.insert(SealIdentity::from_identity(identity.identity.clone()));
-            infos.push(KeyInfo {
-                id: identity.id,
-                recipient: identity.recipient().recipient.to_string(),
-                created: jiff::Timestamp::UNIX_EPOCH,
-                state: KeyState::Active,
-                secret_name: format!("seal-key-{}", identity.id),
-                answers: None,
-            });
-        }
-        KeySet { ring, infos }
-    }
+    use crate::fixtures::key_set_of as set_of;
+    use seal_shared::keys::SealIdentity;
 
     #[test]
     fn only_missing_entries_are_written_and_all_when_the_recipients_change() {

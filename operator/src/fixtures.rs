@@ -145,17 +145,24 @@ pub fn written_metadata(version: &str) -> Value {
 
 /// A key the operator holds, and the set it belongs to.
 pub fn key_set(identity: &SealIdentity) -> KeySet {
+    key_set_of(&[identity])
+}
+
+/// The set of these keys, all active.
+pub fn key_set_of(identities: &[&SealIdentity]) -> KeySet {
     let mut set = KeySet::default();
-    set.ring
-        .insert(SealIdentity::from_identity(identity.identity.clone()));
-    set.infos.push(KeyInfo {
-        id: identity.id,
-        recipient: identity.recipient().recipient.to_string(),
-        created: jiff::Timestamp::UNIX_EPOCH,
-        state: KeyState::Active,
-        secret_name: format!("seal-key-{}", identity.id),
-        answers: None,
-    });
+    for identity in identities {
+        set.ring
+            .insert(SealIdentity::from_identity(identity.identity.clone()));
+        set.infos.push(KeyInfo {
+            id: identity.id,
+            recipient: identity.recipient().recipient.to_string(),
+            created: jiff::Timestamp::UNIX_EPOCH,
+            state: KeyState::Active,
+            secret_name: format!("seal-key-{}", identity.id),
+            answers: None,
+        });
+    }
     set
 }
 

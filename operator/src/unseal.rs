@@ -111,25 +111,14 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
     ctx.metrics
         .unseal_duration
         .observe(started.elapsed().as_secs_f64());
-    ctx.audit.log(&AuditRecord {
-        time: Timestamp::now(),
-        event: "unseal",
-        sealed_secret: format!("{namespace}/{name}"),
-        uid: sealed.metadata.uid.as_deref().unwrap_or_default(),
-        generation: sealed.metadata.generation,
-        secret: format!("{namespace}/{name}"),
-        items: sealed
-            .spec
-            .encrypted_data
-            .keys()
-            .map(String::as_str)
-            .collect(),
+    ctx.audit.log(&audit_line(
+        &sealed,
         key_ids,
-        outcome: report.audit_outcome,
-        reason: &report.outcome.reason,
-        message: &report.outcome.message,
-        adopted_from: report.adopted_from.as_deref(),
-    });
+        report.audit_outcome,
+        &report.outcome.reason,
+        &report.outcome.message,
+        report.adopted_from.as_deref(),
+    ));
     ctx.ledger.succeeded(&namespace, &name);
     ctx.publish_key_uses(&keys);
     Ok(report
@@ -141,29 +130,51 @@ pub async fn reconcile(cached: Arc<CachedSealedSecret>, ctx: Arc<Context>) -> Re
 /// An attempt that ended in an API error has its audit line too (`error_policy` counts it);
 /// it is retried with back-off.
 fn record_error(ctx: &Context, sealed: &SealedSecret, error: &Error) {
-    let reason = error.metric_label();
-    let namespace = sealed.namespace().unwrap_or_default();
-    let name = sealed.name_any();
     let message = error.to_string();
-    ctx.audit.log(&AuditRecord {
+    let line = audit_line(
+        sealed,
+        Vec::new(),
+        "error",
+        error.metric_label(),
+        &message,
+        None,
+    );
+    ctx.audit.log(&line);
+}
+
+/// The audit line of one attempt on `sealed` (its Secret has the same namespace and name).
+fn audit_line<'a>(
+    sealed: &'a SealedSecret,
+    key_ids: Vec<String>,
+    outcome: &'static str,
+    reason: &'a str,
+    message: &'a str,
+    adopted_from: Option<&'a str>,
+) -> AuditRecord<'a> {
+    let place = format!(
+        "{}/{}",
+        sealed.namespace().unwrap_or_default(),
+        sealed.name_any()
+    );
+    AuditRecord {
         time: Timestamp::now(),
         event: "unseal",
-        sealed_secret: format!("{namespace}/{name}"),
+        sealed_secret: place.clone(),
         uid: sealed.metadata.uid.as_deref().unwrap_or_default(),
         generation: sealed.metadata.generation,
-        secret: format!("{namespace}/{name}"),
+        secret: place,
         items: sealed
             .spec
             .encrypted_data
             .keys()
             .map(String::as_str)
             .collect(),
-        key_ids: Vec::new(),
-        outcome: "error",
+        key_ids,
+        outcome,
         reason,
-        message: &message,
-        adopted_from: None,
-    });
+        message,
+        adopted_from,
+    }
 }
 
 enum Failed {

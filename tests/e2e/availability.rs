@@ -31,11 +31,7 @@ async fn two_replicas_elect_one_leader_and_fail_over() -> Result<()> {
         "unexpected holder {leader}"
     );
 
-    let keys = ns
-        .api::<Secret>()
-        .list(&ListParams::default().labels("seal.dev/key=true"))
-        .await?
-        .items;
+    let keys = ns.key_secrets().await?;
     assert_eq!(keys.len(), 1, "both replicas generated a key");
     let (ka, kb) = (
         a.as_ref()
@@ -123,11 +119,7 @@ async fn two_replicas_elect_one_leader_and_fail_over() -> Result<()> {
         Ok(secrets.get_opt("two").await?)
     })
     .await?;
-    let keys = ns
-        .api::<Secret>()
-        .list(&ListParams::default().labels("seal.dev/key=true"))
-        .await?
-        .items;
+    let keys = ns.key_secrets().await?;
     assert_eq!(keys.len(), 1, "failover must not make or lose keys");
     drop((a, b));
     ns.delete().await

@@ -39,12 +39,10 @@ fn sealed_for(
     Ok(sealed)
 }
 
-async fn key_ids(ns: &str, client: &kube::Client) -> Result<BTreeMap<String, String>> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
-    Ok(api
-        .list(&ListParams::default().labels("seal.dev/key=true"))
+async fn key_ids(ns: &TestNamespace) -> Result<BTreeMap<String, String>> {
+    Ok(ns
+        .key_secrets()
         .await?
-        .items
         .into_iter()
         .map(|s| {
             let a = s.metadata.annotations.unwrap_or_default();
@@ -135,7 +133,7 @@ async fn keys_restored_from_the_backup_bring_every_sealed_secret_back() -> Resul
         Ok((all_values(&secrets).await? == expected).then_some(()))
     })
     .await?;
-    let keys_before = key_ids(&first_home.name, &first_home.client).await?;
+    let keys_before = key_ids(&first_home).await?;
     assert_eq!(keys_before.len(), 2, "{keys_before:?}");
     let exported = kubectl(
         &[
@@ -207,7 +205,7 @@ async fn keys_restored_from_the_backup_bring_every_sealed_secret_back() -> Resul
         })
         .await?;
     }
-    let keys_after = key_ids(&second_home.name, &second_home.client).await?;
+    let keys_after = key_ids(&second_home).await?;
     assert_eq!(
         keys_after.keys().collect::<Vec<_>>(),
         keys_before.keys().collect::<Vec<_>>(),

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use kube::CustomResourceExt;
 use kube::api::{DeleteParams, ListParams, PostParams};
@@ -67,11 +67,7 @@ async fn every_key_is_backed_up_before_it_is_published() -> Result<()> {
             .then_some(()))
     })
     .await?;
-    let keys = ns
-        .api::<Secret>()
-        .list(&ListParams::default().labels("seal.dev/key=true"))
-        .await?
-        .items;
+    let keys = ns.key_secrets().await?;
     assert_eq!(keys.len(), 1, "the key is made");
     assert_eq!(
         ns.published_recipient().await?,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::CustomResourceExt;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use seal_e2e::operator::Operator;
 use seal_e2e::{TestNamespace, eventually, wait::install_crd};
 use seal_shared::keys::SealIdentity;
@@ -19,10 +19,8 @@ const WAIT: Duration = Duration::from_secs(20);
 /// (key id, state) of every key Secret, oldest first by name order of creation time.
 async fn key_states(ns: &TestNamespace) -> Result<Vec<(String, String)>> {
     let mut keys: Vec<(String, String, String)> = ns
-        .api::<Secret>()
-        .list(&ListParams::default().labels("seal.dev/key=true"))
+        .key_secrets()
         .await?
-        .items
         .into_iter()
         .map(|s| {
             let a = s.metadata.annotations.unwrap_or_default();

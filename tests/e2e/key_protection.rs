@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use k8s_openapi::api::core::v1::Secret;
 use kube::CustomResourceExt;
-use kube::api::{ListParams, PostParams};
+use kube::api::PostParams;
 use seal_e2e::operator::{Operator, seal_secret};
 use seal_e2e::{TestNamespace, eventually, wait::install_crd};
 use seal_shared::sealed_secret::SealedSecret;
@@ -17,10 +17,8 @@ const WAIT: Duration = Duration::from_secs(20);
 
 async fn key_secrets(ns: &TestNamespace) -> Result<Vec<(String, String)>> {
     Ok(ns
-        .api::<Secret>()
-        .list(&ListParams::default().labels("seal.dev/key=true"))
+        .key_secrets()
         .await?
-        .items
         .into_iter()
         .map(|s| {
             (

@@ -104,6 +104,15 @@ impl TestNamespace {
             .filter(|r| !r.is_empty()))
     }
 
+    /// The operator's key Secrets in this namespace.
+    pub async fn key_secrets(&self) -> Result<Vec<k8s_openapi::api::core::v1::Secret>> {
+        Ok(self
+            .api::<k8s_openapi::api::core::v1::Secret>()
+            .list(&kube::api::ListParams::default().labels("seal.dev/key=true"))
+            .await?
+            .items)
+    }
+
     /// The status and reason of the SealedSecret `name`'s Ready condition, if it has one yet.
     pub async fn ready_reason(&self, name: &str) -> Result<Option<(String, String)>> {
         let sealed = self

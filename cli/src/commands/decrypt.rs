@@ -39,16 +39,22 @@ pub struct Args {
     output: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> Result<()> {
+/// The keys of every `-i` identity file, read through the bounded key-file reader.
+pub(crate) fn read_identities(paths: &[PathBuf]) -> Result<KeyRing> {
     let given_as = crate::cli::given_as("identities", "-i/--identity");
     let mut ring = KeyRing::new();
-    for path in &args.identities {
+    for path in paths {
         let text = read_key_file(path, KeyFile::Identities, &given_as)?;
         ring.add_identity_file(
             &SecretString::from(text.as_str().to_owned()),
             &path.display().to_string(),
         )?;
     }
+    Ok(ring)
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let ring = read_identities(&args.identities)?;
     let input = Input::from_arg(args.input.as_deref());
     if let Input::File(path) = &input {
         check_path_arg(path, "the input file")?;

@@ -5,14 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use age::secrecy::SecretString;
 use seal_shared::key_backup::{self, BackedUpKey};
-use seal_shared::keys::KeyRing;
 use serde::Deserialize;
 
 use crate::cluster::{DEFAULT_CONTROLLER_NAMESPACE, restore_keys};
 use crate::failure::{Context, Failure, Result, say};
-use crate::files::{Input, KeyFile, check_path_arg, read_key_file};
+use crate::files::{Input, check_path_arg};
 
 /// Restore seal-operator's keys from a backup ConfigMap (kubectl get -o yaml of seal-key-backup)
 #[derive(clap::Args, Debug)]
@@ -51,15 +49,7 @@ struct Backup {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let given_as = crate::cli::given_as("identities", "-i/--identity");
-    let mut ring = KeyRing::new();
-    for path in &args.identities {
-        let text = read_key_file(path, KeyFile::Identities, &given_as)?;
-        ring.add_identity_file(
-            &SecretString::from(text.as_str().to_owned()),
-            &path.display().to_string(),
-        )?;
-    }
+    let ring = super::decrypt::read_identities(&args.identities)?;
     check_path_arg(&args.from, "--from")?;
     let input = Input::File(args.from.clone());
     let mut docs: Vec<Backup> =
