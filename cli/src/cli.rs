@@ -1,11 +1,9 @@
 //! The command line: one subcommand per file under `commands/`.
 
-use std::sync::OnceLock;
-
-use clap::parser::ValueSource;
-use clap::{ArgMatches, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{completion, decrypt, encrypt, import, keygen, keys, rotate, show, verify};
+use crate::failure::Result;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,54 +36,6 @@ pub enum Command {
     Completion(completion::Args),
 }
 
-/// For each argument of the command being run that has a value: its id and how the user
-/// gave it (`SEAL_NAMESPACE`, or `-n/--namespace`).
-static GIVEN_AS: OnceLock<Vec<(String, String)>> = OnceLock::new();
-
-/// Remembers how each argument was given, so that an error about a value names the
-/// environment variable it came from rather than a flag the user never typed.
-pub fn record_sources(command: &clap::Command, matches: &ArgMatches) {
-    let Some((name, sub_matches)) = matches.subcommand() else {
-        return;
-    };
-    let Some(sub) = command.find_subcommand(name) else {
-        return;
-    };
-    let sources = sub
-        .get_arguments()
-        .filter_map(|arg| {
-            let id = arg.get_id().as_str();
-            let source = sub_matches.value_source(id)?;
-            let label = match (source, arg.get_env()) {
-                (ValueSource::EnvVariable, Some(env)) => env.to_string_lossy().into_owned(),
-                _ => flag_label(arg),
-            };
-            Some((id.to_owned(), label))
-        })
-        .collect();
-    let _ = GIVEN_AS.set(sources);
-}
-
-fn flag_label(arg: &clap::Arg) -> String {
-    match (arg.get_short(), arg.get_long()) {
-        (Some(short), Some(long)) => format!("-{short}/--{long}"),
-        (None, Some(long)) => format!("--{long}"),
-        (Some(short), None) => format!("-{short}"),
-        (None, None) => arg
-            .get_value_names()
-            .and_then(|names| names.first())
-            .map_or_else(|| arg.get_id().to_string(), ToString::to_string),
-    }
-}
-
-/// How the argument `id` was given; `fallback` (its flag) when not recorded.
-pub fn given_as(id: &str, fallback: &str) -> String {
-    GIVEN_AS
-        .get()
-        .and_then(|all| all.iter().find(|(known, _)| known == id))
-        .map_or_else(|| fallback.to_owned(), |(_, label)| label.clone())
-}
-
 /// A command-line mistake, in the same two lines as every other refusal. clap's text is kept
 /// (its wording is good) but folded into one line, and any private key it quotes withheld.
 pub fn usage_error(error: &clap::Error) -> String {
@@ -111,4 +61,19 @@ pub fn usage_error(error: &clap::Error) -> String {
         None => "see seal --help".to_owned(),
     });
     crate::failure::Failure::new(message).hint(hint).to_string()
+}
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Encrypt(args) => encrypt::run(*args),
+        Command::Decrypt(args) => decrypt::run(args),
+        Command::Import(args) => import::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Keys(args) => keys::run(args),
+        Command::Rotate(args) => rotate::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Show(args) => show::run(args),
+        Command::Completion(args) => completion::run(args, Cli::command()),
+    }
 }

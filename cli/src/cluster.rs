@@ -100,7 +100,7 @@ async fn connect() -> Result<(Client, Cluster)> {
 fn check_namespace(namespace: &str) -> Result<()> {
     names::check_namespace(namespace)
         .map_err(|e| Failure::new(e).hint("name the namespace seal-operator runs in"))
-        .within(crate::cli::given_as(
+        .within(crate::given_as::given_as(
             "controller_namespace",
             "--controller-namespace",
         ))

@@ -13,8 +13,8 @@ use seal_shared::suggest::closest;
 use serde_json::Value;
 
 use crate::failure::{Context, Failure, Result};
+use crate::files::read_recipients_file;
 use crate::files::{Input, check_path_arg};
-use crate::recipients::read_recipients_file;
 
 pub const FILE_NAME: &str = ".seal.yaml";
 

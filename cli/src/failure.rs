@@ -141,6 +141,12 @@ impl<T, E: Into<Failure>> Context<T> for std::result::Result<T, E> {
     }
 }
 
+impl From<seal_shared::keys::KeyError> for Failure {
+    fn from(error: seal_shared::keys::KeyError) -> Self {
+        Failure::from(seal_shared::Error::from(error))
+    }
+}
+
 impl From<seal_shared::Error> for Failure {
     fn from(error: seal_shared::Error) -> Self {
         let hint = hint_for(&error);

@@ -6,6 +6,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use seal_shared::escape::contains_identity;
+use seal_shared::keys::{SealRecipient, parse_recipients_file};
 use seal_shared::limits::MAX_INPUT_BYTES;
 use zeroize::Zeroizing;
 
@@ -275,4 +276,18 @@ pub fn write_stdout(contents: &[u8]) -> Result<()> {
     out.write_all(contents)
         .and_then(|()| out.flush())
         .map_err(|e| Failure::io("cannot write to stdout", e))
+}
+
+/// Reads a recipients file (`-R`, `SEAL_RECIPIENTS_FILE` or a `.seal.yaml` recipientsFile),
+/// which must list at least one. `given_as` says where its path came from.
+pub fn read_recipients_file(path: &Path, given_as: &str) -> Result<Vec<SealRecipient>> {
+    let text = read_key_file(path, KeyFile::Recipients, given_as)?;
+    let origin = path.display().to_string();
+    let found = parse_recipients_file(&text, &origin)?;
+    if found.is_empty() {
+        return Err(Failure::new(format!("{origin}: lists no recipients")).hint(
+            "put one age1... recipient per line in it (`seal keys --recipient` prints a cluster's)",
+        ));
+    }
+    Ok(found)
 }

@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod failure;
 mod files;
+mod given_as;
 mod keylist;
 mod recipients;
 
@@ -25,8 +26,8 @@ fn main() -> ExitCode {
         Ok(parsed) => parsed,
         Err(error) => return usage(&error),
     };
-    cli::record_sources(&command, &matches);
-    match commands::run(cli) {
+    given_as::record_sources(&command, &matches);
+    match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) if failure.is_broken_pipe() => ExitCode::SUCCESS,
         Err(failure) => {

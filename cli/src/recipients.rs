@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use seal_shared::keys::{KeyId, SealRecipient, parse_recipients_file};
+use seal_shared::keys::{KeyId, SealRecipient};
 use seal_shared::scope::Scope;
 
 use crate::cluster::ClusterKey;
 use crate::config::{self, Config, Subject};
 use crate::failure::{Context, Failure, Result};
-use crate::files::{KeyFile, check_path_arg, read_key_file};
+use crate::files::{check_path_arg, read_recipients_file};
 
 #[derive(Args, Debug, Clone)]
 pub struct RecipientArgs {
@@ -150,7 +150,7 @@ impl RecipientArgs {
             return self.flagged();
         }
         if let Some(name) = &self.filename {
-            check_path_arg(name, &crate::cli::given_as("filename", "--filename"))?;
+            check_path_arg(name, &crate::given_as::given_as("filename", "--filename"))?;
         }
         let path = self.filename.as_deref().or(match target {
             Target::File(path) => Some(path),
@@ -204,9 +204,9 @@ impl RecipientArgs {
     fn flagged(&self) -> Result<Resolved> {
         let mut recipients = parse_values(
             &self.recipients,
-            &crate::cli::given_as("recipients", "-r/--recipient"),
+            &crate::given_as::given_as("recipients", "-r/--recipient"),
         )?;
-        let files_given_as = crate::cli::given_as("recipients_files", "-R/--recipients-file");
+        let files_given_as = crate::given_as::given_as("recipients_files", "-R/--recipients-file");
         for path in &self.recipients_files {
             recipients.extend(read_recipients_file(path, &files_given_as)?);
         }
@@ -217,20 +217,6 @@ impl RecipientArgs {
             source: Source::Flags,
         })
     }
-}
-
-/// Reads a recipients file (`-R`, `SEAL_RECIPIENTS_FILE` or a `.seal.yaml` recipientsFile),
-/// which must list at least one. `given_as` says where its path came from.
-pub fn read_recipients_file(path: &Path, given_as: &str) -> Result<Vec<SealRecipient>> {
-    let text = read_key_file(path, KeyFile::Recipients, given_as)?;
-    let origin = path.display().to_string();
-    let found = parse_recipients_file(&text, &origin)?;
-    if found.is_empty() {
-        return Err(Failure::new(format!("{origin}: lists no recipients")).hint(
-            "put one age1... recipient per line in it (`seal keys --recipient` prints a cluster's)",
-        ));
-    }
-    Ok(found)
 }
 
 /// Parses recipients given as values (of -r or SEAL_RECIPIENT). An error names where the

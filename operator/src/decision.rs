@@ -11,6 +11,7 @@ use kube::ResourceExt;
 use seal_shared::sealed_secret::{SealedSecret, unseal_entry};
 use zeroize::Zeroizing;
 
+use seal_shared::escape::escape;
 use seal_shared::keys::KeyId;
 
 use crate::adoption::{self, Claimant, Ownership, Previous};
@@ -239,12 +240,14 @@ pub struct Report {
 /// may have been written by a pass that was cut short before it could say so), a failure not
 /// already shown in the status.
 pub fn report(sealed: &SealedSecret, ended: &Ended) -> Report {
-    let name = sealed.name_any();
-    let items: Vec<&str> = sealed
+    // Names come from whoever wrote the SealedSecret: escaped, so that an Event or a status
+    // message can never carry a control character that forges a line or colours a terminal.
+    let name = escape(&sealed.name_any()).into_owned();
+    let items: Vec<String> = sealed
         .spec
         .encrypted_data
         .keys()
-        .map(String::as_str)
+        .map(|k| escape(k).into_owned())
         .collect();
     match ended {
         Ended::Unsealed {
@@ -302,14 +305,14 @@ pub fn report(sealed: &SealedSecret, ended: &Ended) -> Report {
                     warning: true,
                     reason: refusal.reason,
                     action: "Unseal",
-                    text: refusal.message.clone(),
+                    text: escape(&refusal.message).into_owned(),
                 }]
             };
             Report {
                 outcome: Outcome {
                     ready: false,
                     reason: refusal.reason.into(),
-                    message: refusal.message.clone(),
+                    message: escape(&refusal.message).into_owned(),
                     key_ids: None,
                     wrote_secret: false,
                     // Nothing but a new spec cures it: it is not looked at again by itself.

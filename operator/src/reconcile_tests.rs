@@ -423,3 +423,37 @@ async fn nothing_may_forge_or_touch_a_key_secret() {
     });
     assert_eq!(result.expect("a pass"), Action::await_change());
 }
+
+#[tokio::test]
+async fn names_from_the_sealed_secret_reach_events_escaped() {
+    let s = Scenario::new();
+    let mut sealed = s.sealed(&[("password", "hunter2")]);
+    // An item moved under a key with ESC and a newline: refused, and nothing raw may reach
+    // the Event or the status (the key is shown escaped).
+    let forged = "pass\u{1b}[2J\nseal: ok";
+    let item = sealed
+        .spec
+        .encrypted_data
+        .remove("password")
+        .expect("an item");
+    sealed.spec.encrypted_data.insert(forged.into(), item);
+    let result = pass!(key_set(&s.identity), sealed, |server| {
+        server.serve_sealed_secret(&sealed).await;
+        let event = server.take_event().await;
+        let note = event["note"].as_str().unwrap_or_default().to_owned();
+        assert!(!note.contains('\u{1b}') && !note.contains('\n'), "{note:?}");
+        let status = server.take_status(&sealed).await;
+        for condition in status["conditions"].as_array().into_iter().flatten() {
+            let message = condition["message"].as_str().unwrap_or_default();
+            assert!(
+                !message.contains('\u{1b}') && !message.contains('\n'),
+                "{message:?}"
+            );
+            assert!(
+                message.contains("\\u{1b}"),
+                "not shown escaped: {message:?}"
+            );
+        }
+    });
+    result.expect("a pass");
+}

@@ -191,7 +191,7 @@ pub enum BindingStanzaError {
     #[error("the item carries no seal binding (a plain age file, not sealed by seal)")]
     Missing,
     /// Only the header MAC can tell a binding from a newer seal from an altered one; see
-    /// [`crate::item::UnsealError::NewerVersion`] for the verified case.
+    /// `UnsealError::NewerVersion` (in item.rs) for the verified case.
     #[error(
         "the item's binding has version {0:?}, which this seal does not know: it was sealed by a newer seal, or altered, and no key here can check which"
     )]

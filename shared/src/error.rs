@@ -9,6 +9,8 @@ use std::fmt;
 
 use crate::escape::Escaped;
 use crate::item::{SealItemError, UnsealError};
+use crate::keys::KeyError;
+pub use crate::keys::{IdentityError, RecipientError};
 use crate::names::InvalidName;
 use crate::scope::Scope;
 
@@ -72,51 +74,6 @@ pub enum Error {
     },
     #[error("cannot write YAML: {0}")]
     Serialize(String),
-}
-
-/// Why a text is not a recipient seal can seal to. Never carries the text: a "recipient"
-/// may be a private key pasted in the wrong place, or one with a typo.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RecipientError {
-    #[error("the recipient is empty")]
-    Empty,
-    #[error("this is a private key (an age identity), not a recipient; it must not be shared")]
-    PrivateKey,
-    #[error(
-        "a comment after a recipient on the same line is not part of age's recipients-file format"
-    )]
-    TrailingComment,
-    #[error("this is an SSH key; seal seals to age X25519 recipients (age1...) only")]
-    Ssh,
-    #[error("this is an age plugin recipient; seal seals to age X25519 recipients (age1...) only")]
-    Plugin,
-    #[error(
-        "not a valid age recipient: it is {len} characters long, and an X25519 recipient is age1 followed by 58 letters and digits (62 in all)"
-    )]
-    Length { len: usize },
-    #[error(
-        "not a valid age recipient: it has the length of one but its checksum does not match (a typo, or characters changed in copying)"
-    )]
-    Checksum,
-    #[error("not an age recipient: an X25519 recipient is age1 followed by 58 letters and digits")]
-    NotRecipient,
-}
-
-/// Why an identity file cannot be used. The caller names the file and line, never its content.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum IdentityError {
-    #[error("not an age X25519 identity (AGE-SECRET-KEY-1...)")]
-    NotIdentity,
-    #[error("this is a recipient (a public key), not an identity")]
-    Recipient,
-    #[error("this kind of identity (SSH, plugin or passphrase-protected) is not supported")]
-    Unsupported,
-    #[error("it is an age-encrypted file, not an identity file")]
-    Encrypted,
-    #[error("it contains no identity")]
-    Empty,
 }
 
 /// A document of a manifest stream that cannot be sealed, and where it is.
@@ -214,5 +171,19 @@ fn did_you_mean(suggestion: &Option<&'static str>) -> String {
     match suggestion {
         Some(s) => format!("; did you mean {s}?"),
         None => String::new(),
+    }
+}
+
+/// A key problem, in the library's error: the same variants callers already match on.
+impl From<KeyError> for Error {
+    fn from(error: KeyError) -> Self {
+        match error {
+            KeyError::Recipient(problem) => Error::Recipient(problem),
+            KeyError::Identity(problem) => Error::Identity(problem),
+            KeyError::InFile { origin, source } => Error::InFile {
+                origin,
+                source: Box::new(Error::from(*source)),
+            },
+        }
     }
 }

@@ -8,8 +8,70 @@ use age::secrecy::{ExposeSecret, SecretString};
 use age::x25519;
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, IdentityError, RecipientError, Result};
 use crate::escape;
+
+/// Why a text is not a recipient seal can seal to. Never carries the text: a "recipient"
+/// may be a private key pasted in the wrong place, or one with a typo.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecipientError {
+    #[error("the recipient is empty")]
+    Empty,
+    #[error("this is a private key (an age identity), not a recipient; it must not be shared")]
+    PrivateKey,
+    #[error(
+        "a comment after a recipient on the same line is not part of age's recipients-file format"
+    )]
+    TrailingComment,
+    #[error("this is an SSH key; seal seals to age X25519 recipients (age1...) only")]
+    Ssh,
+    #[error("this is an age plugin recipient; seal seals to age X25519 recipients (age1...) only")]
+    Plugin,
+    #[error(
+        "not a valid age recipient: it is {len} characters long, and an X25519 recipient is age1 followed by 58 letters and digits (62 in all)"
+    )]
+    Length { len: usize },
+    #[error(
+        "not a valid age recipient: it has the length of one but its checksum does not match (a typo, or characters changed in copying)"
+    )]
+    Checksum,
+    #[error("not an age recipient: an X25519 recipient is age1 followed by 58 letters and digits")]
+    NotRecipient,
+}
+
+/// Why an identity file cannot be used. The caller names the file and line, never its content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    #[error("not an age X25519 identity (AGE-SECRET-KEY-1...)")]
+    NotIdentity,
+    #[error("this is a recipient (a public key), not an identity")]
+    Recipient,
+    #[error("this kind of identity (SSH, plugin or passphrase-protected) is not supported")]
+    Unsupported,
+    #[error("it is an age-encrypted file, not an identity file")]
+    Encrypted,
+    #[error("it contains no identity")]
+    Empty,
+}
+
+/// Why a key could not be read. The library's `Error` takes it as its `Recipient`,
+/// `Identity` and `InFile` variants.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    #[error(transparent)]
+    Recipient(RecipientError),
+    #[error(transparent)]
+    Identity(IdentityError),
+    #[error("{origin}: {source}")]
+    InFile {
+        origin: String,
+        source: Box<KeyError>,
+    },
+}
+
+type Result<T, E = KeyError> = std::result::Result<T, E>;
 
 /// The public half of a seal key pair: 16 hex digits of SHA-256 over the recipient string.
 /// Short enough to read in a log line, long enough that distinct keys never collide in
@@ -67,7 +129,7 @@ impl SealRecipient {
 }
 
 impl FromStr for SealRecipient {
-    type Err = Error;
+    type Err = KeyError;
 
     /// Reads one `age1...` recipient. The error describes what the text is instead, and
     /// never quotes it: it may be a private key pasted in the wrong place.
@@ -76,7 +138,7 @@ impl FromStr for SealRecipient {
         if let Ok(recipient) = x25519::Recipient::from_str(s) {
             return Ok(SealRecipient::new(recipient));
         }
-        Err(Error::Recipient(classify_non_recipient(s)))
+        Err(KeyError::Recipient(classify_non_recipient(s)))
     }
 }
 
@@ -126,10 +188,12 @@ pub fn parse_recipients_file(text: &str, origin: &str) -> Result<Vec<SealRecipie
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let recipient = line.parse::<SealRecipient>().map_err(|e| Error::InFile {
-            origin: format!("{origin}:{}", index + 1),
-            source: Box::new(e),
-        })?;
+        let recipient = line
+            .parse::<SealRecipient>()
+            .map_err(|e| KeyError::InFile {
+                origin: format!("{origin}:{}", index + 1),
+                source: Box::new(e),
+            })?;
         recipients.push(recipient);
     }
     Ok(recipients)
@@ -164,7 +228,7 @@ impl SealIdentity {
     pub fn parse(secret: &str) -> Result<Self> {
         x25519::Identity::from_str(secret.trim())
             .map(SealIdentity::from_identity)
-            .map_err(|_| Error::Identity(IdentityError::NotIdentity))
+            .map_err(|_| KeyError::Identity(IdentityError::NotIdentity))
     }
 }
 
@@ -216,9 +280,9 @@ impl KeyRing {
     /// Adds every identity in an age identity file. Only X25519 identities are supported;
     /// errors name the line, never its content, because the content is a private key.
     pub fn add_identity_file(&mut self, text: &SecretString, origin: &str) -> Result<usize> {
-        let in_file = |place: String, problem: IdentityError| Error::InFile {
+        let in_file = |place: String, problem: IdentityError| KeyError::InFile {
             origin: place,
-            source: Box::new(Error::Identity(problem)),
+            source: Box::new(KeyError::Identity(problem)),
         };
         let text = text.expose_secret();
         if text.starts_with("age-encryption.org/")
@@ -300,7 +364,7 @@ mod tests {
         ] {
             let err = text.parse::<SealRecipient>().unwrap_err();
             assert!(
-                matches!(err, Error::Recipient(RecipientError::PrivateKey)),
+                matches!(err, KeyError::Recipient(RecipientError::PrivateKey)),
                 "{err}"
             );
             assert!(!err.to_string().contains(&key[20..40]), "{err}");
@@ -331,7 +395,7 @@ mod tests {
         ];
         for (text, expected) in cases {
             match text.parse::<SealRecipient>() {
-                Err(Error::Recipient(found)) => assert_eq!(found, expected, "{text:?}"),
+                Err(KeyError::Recipient(found)) => assert_eq!(found, expected, "{text:?}"),
                 other => panic!("{text:?}: {other:?}"),
             }
         }

@@ -1,7 +1,5 @@
-use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::cli::Cli;
 use crate::failure::Result;
 
 /// Print a shell completion script
@@ -12,8 +10,8 @@ pub struct Args {
     shell: Shell,
 }
 
-pub fn run(args: Args) -> Result<()> {
-    let mut command = Cli::command();
+/// Writes the completion script for `command` (the whole `seal` command line).
+pub fn run(args: Args, mut command: clap::Command) -> Result<()> {
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut command, "seal", &mut out);
     crate::files::write_stdout(&out)

@@ -41,7 +41,7 @@ pub struct Args {
 
 /// The keys of every `-i` identity file, read through the bounded key-file reader.
 pub(crate) fn read_identities(paths: &[PathBuf]) -> Result<KeyRing> {
-    let given_as = crate::cli::given_as("identities", "-i/--identity");
+    let given_as = crate::given_as::given_as("identities", "-i/--identity");
     let mut ring = KeyRing::new();
     for path in paths {
         let text = read_key_file(path, KeyFile::Identities, &given_as)?;

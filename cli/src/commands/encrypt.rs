@@ -187,7 +187,7 @@ pub fn run(mut args: Args) -> Result<()> {
                     &secret.namespace,
                     &args.namespace,
                     "namespace",
-                    &crate::cli::given_as("namespace", "-n/--namespace"),
+                    &crate::given_as::given_as("namespace", "-n/--namespace"),
                     secret,
                 )?,
                 name: pick(&secret.name, &args.name, "name", "--name", secret)?.ok_or_else(
@@ -259,7 +259,7 @@ fn flag_scope(args: &Args) -> Result<Option<Scope>> {
     text.parse::<Scope>()
         .map(Some)
         .map_err(|e| Failure::new(e).hint("use strict, namespace-wide or cluster-wide"))
-        .within(crate::cli::given_as("scope", "--scope"))
+        .within(crate::given_as::given_as("scope", "--scope"))
 }
 
 /// A namespace or name from a flag or the environment obeys the same rule as one from a
@@ -270,7 +270,7 @@ fn check_flag_name(value: &Option<String>, kind: NameKind, id: &str, flag: &str)
     };
     names::check(kind, value)
         .map_err(|e| Failure::new(e).hint("pass a name Kubernetes accepts"))
-        .within(crate::cli::given_as(id, flag))
+        .within(crate::given_as::given_as(id, flag))
 }
 
 /// The manifest's value, or the flag's when the manifest has none; both differing is an error
@@ -312,7 +312,7 @@ fn merge(args: &Args, target: &Path, secrets: &[PlainSecret], scope: Option<Scop
         if let Some(scope) = scope
             && scope != doc.spec.scope
         {
-            let flag = crate::cli::given_as("scope", "--scope");
+            let flag = crate::given_as::given_as("scope", "--scope");
             return Err(Failure::new(format!(
                 "{place}: {flag} {scope} differs from the file's scope {}",
                 doc.spec.scope
@@ -490,7 +490,7 @@ fn find_target<'a>(
         &secret.namespace,
         &args.namespace,
         "namespace",
-        &crate::cli::given_as("namespace", "-n/--namespace"),
+        &crate::given_as::given_as("namespace", "-n/--namespace"),
         secret,
     )?;
     let named: Vec<usize> = sealed
