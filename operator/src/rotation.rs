@@ -222,14 +222,15 @@ impl LeaderDuties {
             // publishes once it is in the set.
             return Ok(());
         }
-        for old in surplus_active(&set) {
+        let surplus = surplus_active(&set);
+        for old in &surplus {
             if !leading.is_leading() {
                 return Ok(());
             }
             keys::mark_decrypt_only(&self.client, &self.namespace, &old.secret_name).await?;
             tracing::info!(key_id = %old.id, "only the newest active key seals; marked decrypt-only");
         }
-        if !surplus_active(&set).is_empty() {
+        if !surplus.is_empty() {
             // Publish once the watch shows the repaired states.
             return Ok(());
         }
