@@ -49,20 +49,25 @@ async fn event_notes(ns: &TestNamespace, reason: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-fn audit_adopted_from(operator: &Operator, name: &str) -> Result<Vec<String>> {
-    let audit = std::fs::read_to_string(&operator.stdout)?;
-    let mut found = Vec::new();
-    for line in audit.lines() {
-        let record: serde_json::Value = serde_json::from_str(line)?;
-        if record["sealedSecret"]
-            .as_str()
-            .is_some_and(|s| s.ends_with(&format!("/{name}")))
-            && let Some(from) = record["adoptedFrom"].as_str()
-        {
-            found.push(from.to_owned());
+/// The `adoptedFrom` of the audit lines for one SealedSecret, once there is one: the audit
+/// line is written after the status and the Event, so seeing those does not mean it is there.
+async fn audit_adopted_from(operator: &Operator, name: &str) -> Result<Vec<String>> {
+    eventually("an audit line with adoptedFrom", WAIT, || async {
+        let audit = std::fs::read_to_string(&operator.stdout)?;
+        let mut found = Vec::new();
+        for line in audit.lines() {
+            let record: serde_json::Value = serde_json::from_str(line)?;
+            if record["sealedSecret"]
+                .as_str()
+                .is_some_and(|s| s.ends_with(&format!("/{name}")))
+                && let Some(from) = record["adoptedFrom"].as_str()
+            {
+                found.push(from.to_owned());
+            }
         }
-    }
-    Ok(found)
+        Ok((!found.is_empty()).then_some(found))
+    })
+    .await
 }
 
 fn with_annotation(mut sealed: SealedSecret, key: &str) -> SealedSecret {
@@ -213,7 +218,7 @@ async fn only_the_secrets_owner_can_hand_it_over() -> Result<()> {
     .await?;
     assert!(notes[0].contains("no controller"), "{notes:?}");
     assert_eq!(
-        audit_adopted_from(&operator, "token")?,
+        audit_adopted_from(&operator, "token").await?,
         ["unowned, with consent"]
     );
     // The controlled one stays refused.
@@ -372,7 +377,7 @@ async fn a_secret_that_bitnami_controls_moves_over_without_a_gap() -> Result<()>
         "{notes:?}"
     );
     assert_eq!(
-        audit_adopted_from(&operator, "db")?,
+        audit_adopted_from(&operator, "db").await?,
         [format!("bitnami.com/SealedSecret {bitnami_uid}")]
     );
     // With both CRDs installed, `sealed` names seal's kind alone.

@@ -89,7 +89,11 @@ async fn operator_unseals_follows_repairs_and_refuses() -> Result<()> {
     })
     .await?;
     // The operator's own write comes back through its Secret watch; that must not cost a
-    // second pass over the object.
+    // second pass over the object. The audit line follows the status, so wait for it first.
+    eventually("the first audit line", WAIT, || async {
+        Ok((!audit_outcomes(&operator, "db")?.is_empty()).then_some(()))
+    })
+    .await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let passes = audit_outcomes(&operator, "db")?;
     assert_eq!(passes, ["unsealed"], "one write, one pass");
