@@ -13,7 +13,10 @@ use kube::{Api, Client, Config};
 use seal_shared::SealRecipient;
 use seal_shared::names;
 
+use std::path::PathBuf;
+
 use crate::failure::{Context, Failure, Result, io_reason};
+use crate::files::check_path_arg;
 
 pub use seal_shared::public_keys::DEFAULT_CONTROLLER_NAMESPACE;
 use seal_shared::public_keys::{CONFIGMAP, RECIPIENT_KEY, ROTATE_REQUESTED};
@@ -61,28 +64,72 @@ fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T
     runtime.block_on(future)
 }
 
-/// A client for the kubeconfig's current context, else the in-cluster service account when
-/// there is no kubeconfig at all. A kubeconfig that is named or found but cannot be used is
-/// an error, not a reason to try another cluster.
-async fn connect() -> Result<(Client, Cluster)> {
-    let (config, context) = match Kubeconfig::read() {
+/// Which cluster, and which seal-operator in it: the flags every command that talks to a
+/// cluster takes, read the way kubectl reads them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// Namespace where seal-operator runs
+    #[arg(long, value_name = "NAMESPACE", env = "SEAL_CONTROLLER_NAMESPACE", default_value = DEFAULT_CONTROLLER_NAMESPACE)]
+    pub controller_namespace: String,
+
+    /// Use this kubeconfig context instead of the kubeconfig's current-context
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Read this kubeconfig file instead of $KUBECONFIG or ~/.kube/config
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl ClusterArgs {
+    /// The default namespace and the usual kubeconfig, for commands that take no flags.
+    pub fn usual() -> ClusterArgs {
+        ClusterArgs {
+            controller_namespace: DEFAULT_CONTROLLER_NAMESPACE.to_owned(),
+            context: None,
+            kubeconfig: None,
+        }
+    }
+}
+
+/// A client for the chosen (else the current) context of the named (else the usual)
+/// kubeconfig; the in-cluster service account only when no kubeconfig exists and none was
+/// asked for. A kubeconfig or context that is named or found but cannot be used is an
+/// error, not a reason to try another cluster.
+async fn connect(target: &ClusterArgs) -> Result<(Client, Cluster)> {
+    let read = match &target.kubeconfig {
+        Some(path) => {
+            check_path_arg(path, "--kubeconfig")?;
+            Kubeconfig::read_from(path)
+        }
+        None => Kubeconfig::read(),
+    };
+    let (config, context) = match read {
         Ok(kubeconfig) => {
-            let context = kubeconfig
-                .current_context
+            let context = target
+                .context
                 .clone()
+                .or_else(|| kubeconfig.current_context.clone())
                 .unwrap_or_else(|| "(none)".to_owned());
-            let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            let options = KubeConfigOptions {
+                context: target.context.clone(),
+                ..KubeConfigOptions::default()
+            };
+            let config = Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
                 .map_err(|e| kubeconfig_failure(Some(&context), &e))?;
             (config, context)
         }
-        // Only where no kubeconfig is found at all: a KUBECONFIG naming a file that cannot be
-        // read is a mistake to report, not a reason to try the pod's own cluster.
-        Err(error @ KubeconfigError::FindPath) => match Config::incluster() {
-            Ok(config) => (config, "in-cluster service account".to_owned()),
-            Err(_) => return Err(kubeconfig_failure(None, &error)),
-        },
-        Err(error) => return Err(kubeconfig_failure(None, &error)),
+        // Only where no kubeconfig is found at all and no context was named: a KUBECONFIG
+        // naming a file that cannot be read is a mistake to report, not a reason to try the
+        // pod's own cluster.
+        Err(error @ KubeconfigError::FindPath) if target.context.is_none() => {
+            match Config::incluster() {
+                Ok(config) => (config, "in-cluster service account".to_owned()),
+                Err(_) => return Err(kubeconfig_failure(None, &error)),
+            }
+        }
+        Err(error) => return Err(kubeconfig_failure(target.context.as_deref(), &error)),
     };
     let cluster = Cluster {
         context,
@@ -180,7 +227,7 @@ fn kubeconfig_failure(context: Option<&str>, error: &KubeconfigError) -> Failure
         None => what,
     };
     Failure::new(format!("cannot reach a cluster: {what}")).hint(
-        "set KUBECONFIG to the cluster running seal-operator (`kubectl config view` shows what is used), or seal offline: pass -r age1... or -R recipients.txt",
+        "name the cluster running seal-operator with --context/--kubeconfig (or KUBECONFIG; `kubectl config get-contexts` lists them), or seal offline: pass -r age1... or -R recipients.txt",
     )
 }
 
@@ -269,12 +316,13 @@ fn request_id() -> String {
 /// Asks the operator's leader for a new sealing key and, unless `wait` is zero, waits until
 /// the key made for this request is published; answers the request id and the new key.
 pub fn request_rotation(
-    namespace: &str,
+    target: &ClusterArgs,
     wait: std::time::Duration,
 ) -> Result<(String, Option<seal_shared::public_keys::PublishedKey>)> {
+    let namespace = target.controller_namespace.as_str();
     check_namespace(namespace)?;
     block_on(async {
-        let (client, cluster) = connect().await?;
+        let (client, cluster) = connect(target).await?;
         let api: Api<ConfigMap> = Api::namespaced(client, namespace);
         let request = request_id();
         let patch = serde_json::json!({"metadata": {"annotations": {ROTATE_REQUESTED: request}}});
@@ -341,16 +389,17 @@ fn answered_by(map: &ConfigMap, request: &str) -> Option<seal_shared::public_key
 /// Creates a key Secret for each restored key in `namespace`; one that exists already is
 /// left alone. Answers the ids created and the ids already present.
 pub fn restore_keys(
-    namespace: &str,
+    target: &ClusterArgs,
     keys: &[seal_shared::key_backup::BackedUpKey],
 ) -> Result<(Vec<String>, Vec<String>, Cluster)> {
+    let namespace = target.controller_namespace.as_str();
     use k8s_openapi::ByteString;
     use k8s_openapi::api::core::v1::Secret;
     use seal_shared::key_secrets as shape;
     use zeroize::Zeroize;
     check_namespace(namespace)?;
     block_on(async {
-        let (client, cluster) = connect().await?;
+        let (client, cluster) = connect(target).await?;
         let api: Api<Secret> = Api::namespaced(client, namespace);
         let (mut created, mut present) = (Vec::new(), Vec::new());
         for key in keys {
@@ -429,9 +478,12 @@ pub fn restore_keys(
     })
 }
 
-async fn fetch(namespace: &str) -> Result<(std::collections::BTreeMap<String, String>, Cluster)> {
+async fn fetch(
+    target: &ClusterArgs,
+) -> Result<(std::collections::BTreeMap<String, String>, Cluster)> {
+    let namespace = target.controller_namespace.as_str();
     check_namespace(namespace)?;
-    let (client, cluster) = connect().await?;
+    let (client, cluster) = connect(target).await?;
     let api: Api<ConfigMap> = Api::namespaced(client, namespace);
     let map = api.get_opt(CONFIGMAP).await.map_err(|e| {
         kube_failure(
@@ -451,13 +503,16 @@ async fn fetch(namespace: &str) -> Result<(std::collections::BTreeMap<String, St
 }
 
 /// The ConfigMap's data, fetched with the user's kubeconfig.
-pub fn public_keys(namespace: &str) -> Result<std::collections::BTreeMap<String, String>> {
-    block_on(async { fetch(namespace).await.map(|(data, _)| data) })
+pub fn public_keys(
+    target: &ClusterArgs,
+) -> Result<(std::collections::BTreeMap<String, String>, Cluster)> {
+    block_on(fetch(target))
 }
 
 /// The cluster's current sealing key, and which cluster it came from.
-pub fn sealing_key(namespace: &str) -> Result<ClusterKey> {
-    let (data, cluster) = block_on(fetch(namespace))?;
+pub fn sealing_key(target: &ClusterArgs) -> Result<ClusterKey> {
+    let namespace = target.controller_namespace.as_str();
+    let (data, cluster) = block_on(fetch(target))?;
     let place = format!(
         "ConfigMap {namespace}/{CONFIGMAP} in {}",
         cluster.describe()

@@ -40,51 +40,10 @@ impl KeyList {
     }
 
     fn parse(text: &str) -> Result<KeyList> {
-        // serde_json's messages can quote the input; only the position is kept.
-        let value: Value = serde_json::from_str(text).map_err(|e| {
-            Failure::new(format!(
-                "not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        })?;
-        let list = match value {
-            Value::Array(list) => list,
-            Value::Object(mut object) => match object.remove("keys") {
-                Some(Value::Array(list)) => list,
-                _ => return Err(Failure::new("a JSON object without a `keys` list")),
-            },
-            _ => return Err(Failure::new("expected a JSON list of keys")),
-        };
-        let mut keys = Vec::with_capacity(list.len());
-        for (index, entry) in list.into_iter().enumerate() {
-            let key: PublishedKey = serde_json::from_value(entry).map_err(|_| {
-                Failure::new(format!(
-                    "keys[{index}] is not an object with id, recipient, created and state"
-                ))
-            })?;
-            let recipient: SealRecipient = key
-                .recipient
-                .parse()
-                .map_err(|e| Failure::new(format!("keys[{index}].recipient: {e}")))?;
-            // The id is derived from the recipient; a list where they disagree was edited.
-            if key.id != recipient.id.to_string() {
-                return Err(Failure::new(format!(
-                    "keys[{index}]: id {:?} is not the id of its recipient ({})",
-                    key.id, recipient.id
-                )));
-            }
-            let state = match key.state.as_str() {
-                "active" => KeyState::Current,
-                "decrypt-only" => KeyState::Old,
-                other => {
-                    return Err(Failure::new(format!(
-                        "keys[{index}].state is {other:?}; expected active or decrypt-only"
-                    )));
-                }
-            };
-            keys.push((recipient.id, state));
-        }
+        let keys = parse_published(text)?
+            .into_iter()
+            .map(|(recipient, state, _)| (recipient.id, state))
+            .collect();
         Ok(KeyList { keys })
     }
 
@@ -94,6 +53,58 @@ impl KeyList {
             .find(|(known, _)| *known == id)
             .map(|(_, state)| *state)
     }
+}
+
+/// Reads and checks the keys a cluster publishes, whatever the text came from (a file given
+/// to `--keys`, or the ConfigMap itself): each entry's recipient parsed, its id checked
+/// against the recipient, its state known.
+pub fn parse_published(text: &str) -> Result<Vec<(SealRecipient, KeyState, PublishedKey)>> {
+    // serde_json's messages can quote the input; only the position is kept.
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        Failure::new(format!(
+            "not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let list = match value {
+        Value::Array(list) => list,
+        Value::Object(mut object) => match object.remove("keys") {
+            Some(Value::Array(list)) => list,
+            _ => return Err(Failure::new("a JSON object without a `keys` list")),
+        },
+        _ => return Err(Failure::new("expected a JSON list of keys")),
+    };
+    let mut keys = Vec::with_capacity(list.len());
+    for (index, entry) in list.into_iter().enumerate() {
+        let key: PublishedKey = serde_json::from_value(entry).map_err(|_| {
+            Failure::new(format!(
+                "keys[{index}] is not an object with id, recipient, created and state"
+            ))
+        })?;
+        let recipient: SealRecipient = key
+            .recipient
+            .parse()
+            .map_err(|e| Failure::new(format!("keys[{index}].recipient: {e}")))?;
+        // The id is derived from the recipient; a list where they disagree was edited.
+        if key.id != recipient.id.to_string() {
+            return Err(Failure::new(format!(
+                "keys[{index}]: id {:?} is not the id of its recipient ({})",
+                key.id, recipient.id
+            )));
+        }
+        let state = match key.state.as_str() {
+            "active" => KeyState::Current,
+            "decrypt-only" => KeyState::Old,
+            other => {
+                return Err(Failure::new(format!(
+                    "keys[{index}].state is {other:?}; expected active or decrypt-only"
+                )));
+            }
+        };
+        keys.push((recipient, state, key));
+    }
+    Ok(keys)
 }
 
 /// How a key id is marked in `seal show`: current, old or unknown to the list.

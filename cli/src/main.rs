@@ -17,7 +17,12 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let command = cli::Cli::command();
+    let mut command = cli::Cli::command();
+    if invoked_as_kubectl_plugin() {
+        // kubectl runs `kubectl-seal` for `kubectl seal ...`; usage and help say what the
+        // user typed.
+        command = command.bin_name("kubectl seal");
+    }
     let parsed = command
         .clone()
         .try_get_matches()
@@ -35,6 +40,17 @@ fn main() -> ExitCode {
             ExitCode::from(failure.exit_code())
         }
     }
+}
+
+/// Whether this binary was started under the name kubectl gives plugins (`kubectl-seal`, a
+/// copy or a link of `seal` on PATH).
+fn invoked_as_kubectl_plugin() -> bool {
+    std::env::args_os()
+        .next()
+        .as_deref()
+        .map(std::path::Path::new)
+        .and_then(std::path::Path::file_stem)
+        .is_some_and(|name| name == "kubectl-seal")
 }
 
 /// Help and version go to stdout as clap writes them; mistakes get seal's two lines.

@@ -40,10 +40,10 @@ pub struct RecipientArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "merge_into")]
     pub filename: Option<PathBuf>,
 
-    /// Without -r/-R/.seal.yaml, fetch the sealing key from seal-operator's public-key
-    /// ConfigMap in this namespace, through your kubeconfig
-    #[arg(long, value_name = "NAMESPACE", env = "SEAL_CONTROLLER_NAMESPACE", default_value = crate::cluster::DEFAULT_CONTROLLER_NAMESPACE)]
-    pub controller_namespace: String,
+    /// Without -r/-R/.seal.yaml, the sealing key is read from seal-operator's public-key
+    /// ConfigMap in this cluster, through your kubeconfig
+    #[command(flatten, next_help_heading = "Cluster key (without -r/-R/.seal.yaml)")]
+    pub cluster: crate::cluster::ClusterArgs,
 }
 
 /// The file a seal is for, as far as picking recipients goes.
@@ -190,7 +190,7 @@ impl RecipientArgs {
                 config::FILE_NAME
             )));
         }
-        let key = crate::cluster::sealing_key(&self.controller_namespace).within(format!(
+        let key = crate::cluster::sealing_key(&self.cluster).within(format!(
             "no recipients given (-r/-R) and no {} found, so the cluster's key is needed",
             config::FILE_NAME
         ))?;

@@ -13,6 +13,7 @@ mod key_backup;
 mod key_lifecycle;
 mod key_protection;
 mod kubectl_get;
+mod kubectl_plugin;
 mod leadership;
 mod observability;
 mod operator;

@@ -46,6 +46,11 @@ pub fn helm_output(args: &[&str]) -> Result<Output> {
     run(&tool("SEAL_HELM")?, args, None)
 }
 
+/// The real kubectl, as a command to which the caller adds its own environment.
+pub fn kubectl_command() -> Result<Command> {
+    Ok(Command::new(tool("SEAL_KUBECTL")?))
+}
+
 pub fn kubectl(args: &[&str], stdin: Option<&str>) -> Result<String> {
     ok(run(&tool("SEAL_KUBECTL")?, args, stdin)?, "kubectl")
 }

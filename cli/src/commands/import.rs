@@ -142,7 +142,7 @@ fn bitnami(args: BitnamiArgs) -> Result<()> {
         recipients: args.recipients.clone(),
         recipients_files: args.recipients_files.clone(),
         filename: None,
-        controller_namespace: crate::cluster::DEFAULT_CONTROLLER_NAMESPACE.to_owned(),
+        cluster: crate::cluster::ClusterArgs::usual(),
     };
     let files = collect_files(&args.paths)?;
     say(format!(

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use seal_shared::key_backup::{self, BackedUpKey};
 use serde::Deserialize;
 
-use crate::cluster::{DEFAULT_CONTROLLER_NAMESPACE, restore_keys};
+use crate::cluster::{ClusterArgs, restore_keys};
 use crate::failure::{Context, Failure, Result, say};
 use crate::files::{Input, check_path_arg};
 
@@ -36,9 +36,8 @@ pub struct Args {
     )]
     identities: Vec<PathBuf>,
 
-    /// Namespace of seal-operator to restore the keys into (any name)
-    #[arg(long, value_name = "NAMESPACE", env = "SEAL_CONTROLLER_NAMESPACE", default_value = DEFAULT_CONTROLLER_NAMESPACE)]
-    controller_namespace: String,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 #[derive(Deserialize)]
@@ -93,11 +92,11 @@ pub fn run(args: Args) -> Result<()> {
         return Err(Failure::new(format!("{}: holds no key backups (<key id>.age)", input.name()))
             .hint("is this the seal-key-backup ConfigMap of an operator started with --key-backup-recipient?"));
     }
-    let (created, present, cluster) = restore_keys(&args.controller_namespace, &keys)?;
+    let (created, present, cluster) = restore_keys(&args.cluster, &keys)?;
     say(format!(
         "restored {} key(s) into namespace {} of context {:?} ({}){}{}",
         created.len(),
-        args.controller_namespace,
+        args.cluster.controller_namespace,
         cluster.context,
         cluster.server,
         if created.is_empty() {

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::cluster::{DEFAULT_CONTROLLER_NAMESPACE, request_rotation};
+use crate::cluster::{ClusterArgs, request_rotation};
 use crate::failure::Result;
 
 /// Ask seal-operator for a new sealing key now, and wait until it is published (older keys
@@ -12,9 +12,8 @@ use crate::failure::Result;
     ConfigMap seal.dev/rotate-answered with the same id once that key is published. Prints\n\
     the new key id. Needs permission to patch that ConfigMap.")]
 pub struct Args {
-    /// Namespace where seal-operator runs
-    #[arg(long, value_name = "NAMESPACE", env = "SEAL_CONTROLLER_NAMESPACE", default_value = DEFAULT_CONTROLLER_NAMESPACE)]
-    controller_namespace: String,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 
     /// How long to wait for the new key to be published, e.g. 60s, 2m; 0 returns at once
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
@@ -37,7 +36,7 @@ fn parse_wait(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (request, key) = request_rotation(&args.controller_namespace, args.timeout)?;
+    let (request, key) = request_rotation(&args.cluster, args.timeout)?;
     match key {
         Some(key) => {
             crate::failure::say(format!(

@@ -532,6 +532,66 @@ fn no_cluster_to_ask() {
 }
 
 #[test]
+fn the_cluster_is_the_one_the_flags_name() {
+    let mut t = Table::new();
+    t.ws.write("s.yaml", secret("prod", "db", &[("k", "v")]));
+    // Two contexts, neither reachable: which one a message names shows which was used.
+    t.ws.write(
+        "two-contexts",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: a\n  cluster: {server: 'https://127.0.0.1:1'}\n- name: b\n  cluster: {server: 'https://127.0.0.1:2'}\ncontexts:\n- name: x\n  context: {cluster: a, user: u}\n- name: y\n  context: {cluster: b, user: u}\ncurrent-context: x\nusers:\n- name: u\n  user: {token: abc}\n",
+    );
+    let file = t.ws.path("two-contexts").to_string_lossy().into_owned();
+    // KUBECONFIG names a file that does not exist: --kubeconfig replaces it, as in kubectl.
+    let env = [("KUBECONFIG", "/nonexistent/kubeconfig")];
+    t.refuses_with(
+        &["keys", "--kubeconfig", &file],
+        &env,
+        None,
+        &["in context \"x\" (https://127.0.0.1:1): cannot connect"],
+    );
+    t.refuses_with(
+        &["keys", "--export", "--kubeconfig", &file, "--context", "y"],
+        &env,
+        None,
+        &["in context \"y\" (https://127.0.0.1:2): cannot connect"],
+    );
+    t.refuses_with(
+        &["rotate", "--kubeconfig", &file, "--context", "y"],
+        &env,
+        None,
+        &["cannot annotate ConfigMap seal-system/seal-public-keys in context \"y\" (https://127.0.0.1:2)"],
+    );
+    t.refuses_with(
+        &["encrypt", "--kubeconfig", &file, "--context", "y", "s.yaml"],
+        &env,
+        None,
+        &[
+            "in context \"y\" (https://127.0.0.1:2)",
+            "no recipients given",
+        ],
+    );
+    t.refuses_with(
+        &["keys", "--kubeconfig", &file, "--context", "prod"],
+        &env,
+        None,
+        &["cannot reach a cluster: the kubeconfig has no context \"prod\""],
+    );
+    t.refuses_with(
+        &["keys", "--kubeconfig", "missing"],
+        &[],
+        None,
+        &["cannot reach a cluster: cannot read the kubeconfig missing"],
+    );
+    // --context alone picks from the kubeconfig KUBECONFIG names.
+    t.refuses_with(
+        &["keys", "--recipient", "--context", "y"],
+        &[("KUBECONFIG", file.as_str())],
+        None,
+        &["in context \"y\" (https://127.0.0.1:2): cannot connect"],
+    );
+}
+
+#[test]
 fn bad_merges() {
     let mut t = Table::new();
     let r = t.recipient.clone();
