@@ -210,8 +210,10 @@ impl Operator {
         Ok((code.parse().unwrap_or(0), body.to_owned()))
     }
 
+    /// Ready within a minute: a start takes well under a second here, but CI machines are
+    /// shared, and a test that waits longer only costs time when it fails anyway.
     pub async fn wait_ready(&self) -> Result<()> {
-        crate::eventually("operator /readyz", Duration::from_secs(30), || async {
+        crate::eventually("operator /readyz", Duration::from_secs(60), || async {
             Ok((self.get(self.http_port, "/readyz").await?.0 == 200).then_some(()))
         })
         .await
