@@ -18,6 +18,8 @@ pub enum KeyState {
     Current,
     /// Still opens what was sealed to it, but no longer seals.
     Old,
+    /// Opens nothing any more; its private key is deleted after a grace period.
+    Retired,
 }
 
 pub struct KeyList {
@@ -77,9 +79,10 @@ impl KeyList {
             let state = match key.state.as_str() {
                 "active" => KeyState::Current,
                 "decrypt-only" => KeyState::Old,
+                "retired" => KeyState::Retired,
                 other => {
                     return Err(Failure::new(format!(
-                        "keys[{index}].state is {other:?}; expected active or decrypt-only"
+                        "keys[{index}].state is {other:?}; expected active, decrypt-only or retired"
                     )));
                 }
             };
@@ -102,6 +105,7 @@ pub fn mark(list: Option<&KeyList>, id: KeyId) -> &'static str {
         None => "",
         Some(Some(KeyState::Current)) => " (current)",
         Some(Some(KeyState::Old)) => " (old)",
+        Some(Some(KeyState::Retired)) => " (retired)",
         Some(None) => " (unknown)",
     }
 }
