@@ -742,7 +742,7 @@ mod tests {
             action: KeyAction::Retire,
             id: "req-2".into(),
         };
-        assert_eq!(pending(&map(None)), [asked.clone()]);
+        assert_eq!(pending(&map(None)), std::slice::from_ref(&asked));
         assert_eq!(pending(&map(Some("req-1"))), [asked], "an older answer");
         assert_eq!(pending(&map(Some("req-2"))), []);
     }
