@@ -182,12 +182,15 @@ async fn a_key_is_retired_once_nothing_needs_it_and_deleted_after_its_grace() ->
         Ok(status.filter(|s| s.key_ids == [new_id.clone()]).map(|_| ()))
     })
     .await?;
+    let asked = std::time::Instant::now();
     let (code, _, stderr) = seal_keys(&ns, &["retire", &old.id])?;
+    let answered_in = asked.elapsed();
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("retired") && stderr.contains("unretire"),
         "{stderr}"
     );
+    eprintln!("seal keys retire: answered and published in {answered_in:?}");
     let listed = published(&ns).await?;
     let shown = listed
         .iter()
