@@ -386,6 +386,148 @@ fn answered_by(map: &ConfigMap, request: &str) -> Option<seal_shared::public_key
     keys.into_iter().rev().find(|k| k.state == "active")
 }
 
+/// How a key request ended, as the operator's leader answered it.
+pub struct KeyOutcome {
+    pub answer: seal_shared::public_keys::KeyAnswer,
+    pub cluster: Cluster,
+}
+
+/// Asks the operator's leader to retire or unretire `key`, and waits (at most `wait`) for
+/// its answer and, once it acted, for the published key list to show the key's new state.
+/// A key the published list does not name is refused here, before anything is written.
+pub fn request_key_action(
+    target: &ClusterArgs,
+    key: seal_shared::keys::KeyId,
+    action: seal_shared::public_keys::KeyAction,
+    wait: std::time::Duration,
+) -> Result<KeyOutcome> {
+    use seal_shared::public_keys::{KEY_ANSWER_PREFIX, KEY_REQUEST_PREFIX, KeyAnswer};
+    let namespace = target.controller_namespace.as_str();
+    check_namespace(namespace)?;
+    block_on(async {
+        let (client, cluster) = connect(target).await?;
+        let api: Api<ConfigMap> = Api::namespaced(client, namespace);
+        let read = || async {
+            api.get_opt(CONFIGMAP).await.map_err(|e| {
+                kube_failure(
+                    &e,
+                    &cluster,
+                    &format!("cannot read ConfigMap {namespace}/{CONFIGMAP}"),
+                )
+            })
+        };
+        let Some(map) = read().await? else {
+            return Err(Failure::new(format!(
+                "ConfigMap {namespace}/{CONFIGMAP} does not exist in {}",
+                cluster.describe()
+            ))
+            .hint("is seal-operator installed and ready? pass --controller-namespace if it runs elsewhere"));
+        };
+        if published_state(&map, key).is_none() {
+            return Err(Failure::new(format!(
+                "seal-operator in namespace {namespace} of {} lists no key {key}",
+                cluster.describe()
+            ))
+            .hint("`seal keys` lists the cluster's keys; a retired key is gone once its grace period is over"));
+        }
+        let request = request_id();
+        let request_name = format!("{KEY_REQUEST_PREFIX}{key}");
+        let answer_name = format!("{KEY_ANSWER_PREFIX}{key}");
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            request_name.clone(): action.request(&request),
+        }}});
+        api.patch(
+            CONFIGMAP,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|e| {
+            let failure = kube_failure(
+                &e,
+                &cluster,
+                &format!("cannot annotate ConfigMap {namespace}/{CONFIGMAP}"),
+            );
+            match &e {
+                kube::Error::Api(status) if status.code == 403 => failure.hint(format!(
+                    "retiring keys needs permission to patch ConfigMap {namespace}/{CONFIGMAP}"
+                )),
+                _ => failure,
+            }
+        })?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let timed_out = |what: &str| {
+            Failure::new(format!(
+                "{} request {request} for key {key} was not {what} within {}s in {}",
+                action.as_str(),
+                wait.as_secs(),
+                cluster.describe()
+            ))
+            .hint(format!(
+                "is seal-operator running, and does a replica lead? check `kubectl -n {namespace} get lease seal-operator`; the request stays and is answered when it can be"
+            ))
+        };
+        let mut answer: Option<KeyAnswer> = None;
+        loop {
+            let map = read().await?;
+            let annotations = map.as_ref().and_then(|m| m.metadata.annotations.as_ref());
+            let found = annotations
+                .and_then(|a| a.get(&answer_name))
+                .and_then(|a| serde_json::from_str::<KeyAnswer>(a).ok())
+                .filter(|a| a.request == request);
+            if let Some(found) = found {
+                answer = Some(found);
+            }
+            match &answer {
+                Some(answer) => {
+                    // Acted on: done once the published list shows it (a refusal or nothing
+                    // to do changes nothing).
+                    let expected = match answer.outcome.as_str() {
+                        "retired" => Some("retired"),
+                        "unretired" => Some("decrypt-only"),
+                        _ => None,
+                    };
+                    let shown = map.as_ref().and_then(|m| published_state(m, key));
+                    if expected.is_none() || shown.as_deref() == expected {
+                        return Ok(KeyOutcome {
+                            answer: answer.clone(),
+                            cluster: cluster.clone(),
+                        });
+                    }
+                }
+                None => {
+                    let replaced = annotations
+                        .and_then(|a| a.get(&request_name))
+                        .is_some_and(|v| *v != action.request(&request));
+                    if replaced {
+                        return Err(Failure::new(format!(
+                            "{} request {request} for key {key} was replaced by another request for that key before the operator answered it",
+                            action.as_str()
+                        ))
+                        .hint("someone else asked about this key at the same time; `seal keys` shows its state, retry if needed"));
+                    }
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(timed_out(if answer.is_some() {
+                    "published"
+                } else {
+                    "answered"
+                }));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+}
+
+/// The state the published key list gives `key`, if it lists it.
+fn published_state(map: &ConfigMap, key: seal_shared::keys::KeyId) -> Option<String> {
+    use seal_shared::public_keys::{KEYS_KEY, PublishedKey};
+    let keys: Vec<PublishedKey> = serde_json::from_str(map.data.as_ref()?.get(KEYS_KEY)?).ok()?;
+    let id = key.to_string();
+    keys.into_iter().find(|k| k.id == id).map(|k| k.state)
+}
+
 /// Creates a key Secret for each restored key in `namespace`; one that exists already is
 /// left alone. Answers the ids created and the ids already present.
 pub fn restore_keys(

@@ -18,6 +18,8 @@ pub enum KeyState {
     Current,
     /// Still opens what was sealed to it, but no longer seals.
     Old,
+    /// Opens nothing any more; its private key is deleted after a grace period.
+    Retired,
 }
 
 pub struct KeyList {
@@ -96,9 +98,10 @@ pub fn parse_published(text: &str) -> Result<Vec<(SealRecipient, KeyState, Publi
         let state = match key.state.as_str() {
             "active" => KeyState::Current,
             "decrypt-only" => KeyState::Old,
+            "retired" => KeyState::Retired,
             other => {
                 return Err(Failure::new(format!(
-                    "keys[{index}].state is {other:?}; expected active or decrypt-only"
+                    "keys[{index}].state is {other:?}; expected active, decrypt-only or retired"
                 )));
             }
         };
@@ -113,6 +116,7 @@ pub fn mark(list: Option<&KeyList>, id: KeyId) -> &'static str {
         None => "",
         Some(Some(KeyState::Current)) => " (current)",
         Some(Some(KeyState::Old)) => " (old)",
+        Some(Some(KeyState::Retired)) => " (retired)",
         Some(None) => " (unknown)",
     }
 }

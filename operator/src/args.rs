@@ -48,6 +48,11 @@ pub struct RunArgs {
     #[arg(long, env = "SEAL_KEY_ROTATION_PERIOD", default_value = "30d", value_parser = parse_duration)]
     pub key_rotation_period: Duration,
 
+    /// How long a retired key's private key is kept before its Secret is deleted, e.g. 7d,
+    /// 12h; until then `seal keys unretire` brings it back. Measured on the operator's clock
+    #[arg(long, env = "SEAL_KEY_RETIRE_GRACE", default_value = "7d", value_parser = parse_duration)]
+    pub key_retire_grace: Duration,
+
     /// Log format on stderr (the audit log always goes to stdout as JSON lines); text is
     /// coloured only when stderr is a terminal
     #[arg(long, env = "SEAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]

@@ -1,6 +1,6 @@
-//! The audit trail: a Kubernetes Event (events.k8s.io/v1) for every unseal and failure and
-//! every key generated, and one JSON line on stdout per unseal attempt. Both name items and
-//! key ids, never values.
+//! The audit trail: a Kubernetes Event (events.k8s.io/v1) for every unseal and failure, every
+//! key generated and every step of retiring a key, and one JSON line on stdout per unseal
+//! attempt and per key step. Both name items and key ids, never values.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +35,31 @@ pub struct AuditRecord<'a> {
     /// Set when this attempt took the Secret over: who had it before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopted_from: Option<&'a str>,
+}
+
+/// One audit line about a key: a retire or unretire request answered, or a retired key
+/// deleted. Field names are documented in docs/operator.md.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyAuditRecord<'a> {
+    pub time: Timestamp,
+    /// Always `key`.
+    pub event: &'static str,
+    pub key_id: String,
+    /// The key Secret, `namespace/name`; none when no such key exists.
+    pub secret: Option<String>,
+    /// `retire`, `unretire` or `delete`.
+    pub action: &'static str,
+    /// `retired`, `unretired`, `unchanged`, `refused` or `deleted`.
+    pub outcome: &'static str,
+    pub reason: &'static str,
+    /// The request answered; none for the leader's own steps (a deletion after the grace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<&'a str>,
+    pub message: &'a str,
+    /// A refusal: the first SealedSecrets that still need the key.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub sealed_secrets: &'a [String],
 }
 
 /// Publishes Events directly. kube's `Recorder` keeps every Event for six minutes to merge
@@ -103,7 +128,7 @@ impl Audit {
 
     /// Writes the audit line. stdout is shared with nothing else, so lines never interleave
     /// with logs (those go to stderr).
-    pub fn log(&self, record: &AuditRecord<'_>) {
+    pub fn log(&self, record: &impl Serialize) {
         if let Ok(mut line) = serde_json::to_vec(record) {
             line.push(b'\n');
             let mut out = std::io::stdout().lock();
@@ -138,14 +163,26 @@ impl Audit {
 
     /// An Event on a newly generated key's Secret; `reason` and `note` say why it was made.
     pub async fn key_generated(&self, info: &KeyInfo, reason: &str, note: String) {
+        self.on_key(&info.secret_name, false, reason, "GenerateKey", note)
+            .await;
+    }
+
+    /// An Event on the key Secret `secret_name` in the operator's namespace.
+    pub async fn on_key(
+        &self,
+        secret_name: &str,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let reference = ObjectReference {
             api_version: Some("v1".into()),
             kind: Some("Secret".into()),
-            name: Some(info.secret_name.clone()),
+            name: Some(secret_name.to_owned()),
             namespace: Some(self.namespace.clone()),
             ..ObjectReference::default()
         };
-        self.publish(reference, false, reason, "GenerateKey", note)
-            .await;
+        self.publish(reference, warning, reason, action, note).await;
     }
 }

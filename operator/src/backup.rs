@@ -1,7 +1,9 @@
 //! The key backup, written by the leader before a key may seal anything: a key is published
 //! in `seal-public-keys` only once every key in the set has its entry in `seal-key-backup`,
-//! sealed to the configured backup recipients. Entries are never removed here; when the
-//! recipients change, every entry is sealed again to the new ones.
+//! sealed to the configured backup recipients. An entry is removed only when its key is
+//! deleted after retirement; when the recipients change, every entry is sealed again to the
+//! new ones. A retired key has no identity in memory, and its entry was written before it
+//! ever sealed, so it is left as it is.
 
 use std::collections::BTreeMap;
 
@@ -11,8 +13,9 @@ use kube::{Api, Client};
 use seal_shared::key_backup::{self, BackupError, CONFIGMAP, RECIPIENTS_ANNOTATION};
 use seal_shared::keys::SealRecipient;
 
-use crate::keys::KeySet;
+use crate::keys::{KeySet, KeyState};
 use crate::labels::FIELD_MANAGER;
+use seal_shared::keys::KeyId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupFailure {
@@ -43,7 +46,7 @@ pub fn missing_entries(
                 .is_some_and(|d| d.contains_key(name))
     };
     let mut entries = BTreeMap::new();
-    for info in &set.infos {
+    for info in set.infos.iter().filter(|k| k.state != KeyState::Retired) {
         let name = key_backup::entry_name(info.id);
         if has(&name) {
             continue;
@@ -107,6 +110,27 @@ pub async fn ensure(
         }
     }
     Ok(written)
+}
+
+/// Removes a deleted key's entry, so that the backup does not keep what retirement deleted
+/// (copies of the ConfigMap exported before still hold it).
+pub async fn forget(client: &Client, namespace: &str, id: KeyId) -> Result<(), kube::Error> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let name = key_backup::entry_name(id);
+    let holds = api
+        .get_opt(CONFIGMAP)
+        .await?
+        .and_then(|m| m.data)
+        .is_some_and(|d| d.contains_key(&name));
+    if holds {
+        let patch = serde_json::json!({"data": {name: null}});
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        api.patch(CONFIGMAP, &params, &Patch::Merge(&patch)).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use seal_shared::escape::escape;
 use seal_shared::keys::KeyId;
 
 use crate::adoption::{self, Claimant, Ownership, Previous};
-use crate::keys::KeySet;
+use crate::keys::{KeyInfo, KeySet, KeyState};
 use crate::labels::{ADOPT, KEY_LABEL, KEY_SECRET_PREFIX, KEY_SECRET_TYPE};
 use crate::secret::{Change, Desired};
 use crate::status::{self, Outcome};
@@ -49,7 +49,8 @@ pub fn open(sealed: &SealedSecret, keys: &KeySet) -> Result<Opened, Refusal> {
     let mut values = BTreeMap::new();
     let mut key_ids: Vec<KeyId> = Vec::new();
     for (key, encoded) in &sealed.spec.encrypted_data {
-        let unsealed = unseal_entry(sealed, key, encoded, &keys.ring).map_err(refusal)?;
+        let unsealed = unseal_entry(sealed, key, encoded, &keys.ring)
+            .map_err(|error| retired_refusal(&error, keys).unwrap_or_else(|| refusal(error)))?;
         if !key_ids.contains(&unsealed.key_id) {
             key_ids.push(unsealed.key_id);
         }
@@ -201,6 +202,41 @@ pub fn refusal(error: seal_shared::Error) -> Refusal {
         message: error.to_string(),
         retry,
     }
+}
+
+/// An item that no key here opens because the keys it is sealed to are retired: said so,
+/// with the way back, instead of a bare "no matching key".
+fn retired_refusal(error: &seal_shared::Error, keys: &KeySet) -> Option<Refusal> {
+    use seal_shared::Error as E;
+    use seal_shared::item::UnsealError;
+    let E::Unseal { key, source } = error else {
+        return None;
+    };
+    let UnsealError::NoMatchingKey { sealed_to } = &**source else {
+        return None;
+    };
+    let retired: Vec<&KeyInfo> = sealed_to
+        .iter()
+        .filter_map(|id| keys.info(*id))
+        .filter(|k| k.state == KeyState::Retired)
+        .collect();
+    let first = retired.first()?;
+    let ids: Vec<KeyId> = retired.iter().map(|k| k.id).collect();
+    let until = first
+        .delete_after
+        .map(|at| format!(" until {at}"))
+        .unwrap_or_default();
+    Some(Refusal {
+        reason: "KeyRetired",
+        message: format!(
+            "item {key:?}: sealed only to retired key(s) {}, which open nothing; `seal keys unretire {}` brings it back{until}, or reseal the item to the current key",
+            listed(&ids),
+            first.id
+        ),
+        // An unretired key wakes every SealedSecret through the key watch; this is a
+        // backstop.
+        retry: Some(MISSING_KEY_RETRY),
+    })
 }
 
 /// How a pass ended, when it got an answer from the API server.

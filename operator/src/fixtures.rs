@@ -161,6 +161,10 @@ pub fn key_set_of(identities: &[&SealIdentity]) -> KeySet {
             state: KeyState::Active,
             secret_name: format!("seal-key-{}", identity.id),
             answers: None,
+            retired_at: None,
+            delete_after: None,
+            uid: None,
+            version: None,
         });
     }
     set

@@ -64,15 +64,13 @@ async fn public_keys(State(state): State<ApiState>) -> impl IntoResponse {
     let set = state.keys.snapshot();
     // Only the leader reconciles, so only its counts are current; others say null.
     let uses = state.leading.is_leading().then(|| state.ledger.key_uses());
-    let keys: Vec<serde_json::Value> = crate::publish::published(&set)
+    let keys: Vec<serde_json::Value> = crate::publish::published(&set, uses.as_ref())
         .into_iter()
-        .zip(&set.infos)
-        .map(|(published, info)| {
+        .map(|published| {
             let mut key = serde_json::to_value(published).unwrap_or_default();
-            key["sealedSecrets"] = uses
-                .as_ref()
-                .map(|u| u.get(&info.id).copied().unwrap_or(0))
-                .into();
+            if key.get("sealedSecrets").is_none() {
+                key["sealedSecrets"] = serde_json::Value::Null;
+            }
             key
         })
         .collect();

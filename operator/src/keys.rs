@@ -8,7 +8,7 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
@@ -17,23 +17,28 @@ use tokio::sync::watch;
 use zeroize::Zeroize;
 
 use crate::labels::{
-    FIELD_MANAGER, KEY_ANSWERS, KEY_CREATED, KEY_ID, KEY_LABEL, KEY_SECRET_PREFIX, KEY_SECRET_TYPE,
-    KEY_STATE,
+    FIELD_MANAGER, KEY_ANSWERS, KEY_CREATED, KEY_DELETE_AFTER, KEY_ID, KEY_LABEL, KEY_RETIRED_AT,
+    KEY_SECRET_PREFIX, KEY_SECRET_TYPE, KEY_STATE,
 };
 use crate::mirror::Mirror;
 
-/// Whether a key seals new values or only opens old ones.
+/// Whether a key seals new values, only opens old ones, or opens nothing (retired: its
+/// Secret is deleted once the grace period is over, unless it is unretired first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyState {
     Active,
     DecryptOnly,
+    Retired,
 }
 
 impl KeyState {
+    pub const ALL: [KeyState; 3] = [KeyState::Active, KeyState::DecryptOnly, KeyState::Retired];
+
     pub fn as_str(self) -> &'static str {
         match self {
             KeyState::Active => "active",
             KeyState::DecryptOnly => "decrypt-only",
+            KeyState::Retired => "retired",
         }
     }
 }
@@ -48,6 +53,15 @@ pub struct KeyInfo {
     pub secret_name: String,
     /// The rotation request this key was made for, if any.
     pub answers: Option<String>,
+    /// A retired key: when, and the earliest time its Secret may be deleted (both on the
+    /// clock of the leader that retired it). None on a key retired by hand, until the leader
+    /// stamps them.
+    pub retired_at: Option<Timestamp>,
+    pub delete_after: Option<Timestamp>,
+    /// The Secret's uid and resourceVersion as last seen: a key is deleted only in exactly
+    /// the version that was seen retired.
+    pub uid: Option<String>,
+    pub version: Option<String>,
 }
 
 /// One consistent view of the keys: the ring to open items with and what may be published.
@@ -68,9 +82,13 @@ impl KeySet {
             .find(|k| k.state == KeyState::Active)
     }
 
-    /// Whether the key with this id is still here to open items with.
+    /// Whether the key with this id is still here to open items with (a retired key is not).
     pub fn holds(&self, id: KeyId) -> bool {
         self.ring.contains(id)
+    }
+
+    pub fn info(&self, id: KeyId) -> Option<&KeyInfo> {
+        self.infos.iter().find(|k| k.id == id)
     }
 }
 
@@ -116,8 +134,9 @@ impl Keys {
 
 /// A key read out of its Secret. The Secret's bytes are wiped once parsed. Only a Secret of
 /// the key type that no SealedSecret owns holds a key: a SealedSecret's Secret is never one,
-/// whatever its labels.
-fn parse_key_secret(mut secret: Secret) -> Option<(SealIdentity, KeyInfo)> {
+/// whatever its labels. A retired key's identity is dropped at once: it opens nothing, and
+/// comes back only when unretiring changes its Secret, which is then read again.
+fn parse_key_secret(mut secret: Secret) -> Option<(Option<SealIdentity>, KeyInfo)> {
     let name = secret.name_any();
     let unsealed = secret
         .metadata
@@ -152,8 +171,15 @@ fn parse_key_secret(mut secret: Secret) -> Option<(SealIdentity, KeyInfo)> {
         .unwrap_or(Timestamp::UNIX_EPOCH);
     let state = match annotations.get(KEY_STATE).map(String::as_str) {
         Some("decrypt-only") => KeyState::DecryptOnly,
+        Some("retired") => KeyState::Retired,
         _ => KeyState::Active,
     };
+    let time = |key: &str| {
+        annotations
+            .get(key)
+            .and_then(|t| t.parse::<Timestamp>().ok())
+    };
+    let retired = state == KeyState::Retired;
     let info = KeyInfo {
         id: identity.id,
         recipient: identity.recipient().recipient.to_string(),
@@ -161,13 +187,17 @@ fn parse_key_secret(mut secret: Secret) -> Option<(SealIdentity, KeyInfo)> {
         state,
         secret_name: name,
         answers: annotations.get(KEY_ANSWERS).cloned(),
+        retired_at: time(KEY_RETIRED_AT).filter(|_| retired),
+        delete_after: time(KEY_DELETE_AFTER).filter(|_| retired),
+        uid: secret.metadata.uid.clone(),
+        version: secret.metadata.resource_version.clone(),
     };
-    Some((identity, info))
+    Some(((!retired).then_some(identity), info))
 }
 
 /// The key set from every parsed key Secret, oldest first.
-fn build_set(keys: &Mirror<String, (SealIdentity, KeyInfo)>) -> KeySet {
-    let mut parsed: Vec<&(SealIdentity, KeyInfo)> = keys.values().collect();
+fn build_set(keys: &Mirror<String, (Option<SealIdentity>, KeyInfo)>) -> KeySet {
+    let mut parsed: Vec<&(Option<SealIdentity>, KeyInfo)> = keys.values().collect();
     parsed.sort_by(|a, b| {
         a.1.created
             .cmp(&b.1.created)
@@ -175,8 +205,10 @@ fn build_set(keys: &Mirror<String, (SealIdentity, KeyInfo)>) -> KeySet {
     });
     let mut set = KeySet::default();
     for (identity, info) in parsed {
-        set.ring
-            .insert(SealIdentity::from_identity(identity.identity.clone()));
+        if let Some(identity) = identity {
+            set.ring
+                .insert(SealIdentity::from_identity(identity.identity.clone()));
+        }
         set.infos.push(info.clone());
     }
     set
@@ -188,7 +220,7 @@ pub async fn follow(client: Client, namespace: String, keys: Arc<Keys>) {
     let api: Api<Secret> = Api::namespaced(client, &namespace);
     let config = watcher::Config::default().labels(&format!("{KEY_LABEL}=true"));
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
-    let mut current: Mirror<String, (SealIdentity, KeyInfo)> = Mirror::default();
+    let mut current: Mirror<String, (Option<SealIdentity>, KeyInfo)> = Mirror::default();
     while let Some(event) = stream.next().await {
         match event {
             Ok(Event::Init) => current.relist(),
@@ -295,6 +327,10 @@ pub async fn create_key(
         state: KeyState::Active,
         secret_name,
         answers: answers.map(str::to_owned),
+        retired_at: None,
+        delete_after: None,
+        uid: None,
+        version: None,
     })
 }
 
@@ -308,6 +344,79 @@ pub async fn mark_decrypt_only(
     let patch = serde_json::json!({"metadata": {"annotations": {KEY_STATE: KeyState::DecryptOnly.as_str()}}});
     api.patch(secret_name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
+    Ok(())
+}
+
+/// Retires a key: from now on it opens nothing, and its Secret may be deleted from
+/// `delete_after`. Guarded by the version seen: a key changed meanwhile is looked at again.
+pub async fn retire(
+    client: &Client,
+    namespace: &str,
+    key: &KeyInfo,
+    at: Timestamp,
+    delete_after: Timestamp,
+) -> kube::Result<()> {
+    let patch = serde_json::json!({"metadata": {
+        "resourceVersion": key.version,
+        "annotations": {
+            KEY_STATE: KeyState::Retired.as_str(),
+            KEY_RETIRED_AT: at.to_string(),
+            KEY_DELETE_AFTER: delete_after.to_string(),
+        },
+    }});
+    patch_key(client, namespace, &key.secret_name, &patch).await
+}
+
+/// Brings a retired key back to decrypt-only (never to sealing: a newer key seals).
+pub async fn unretire(client: &Client, namespace: &str, key: &KeyInfo) -> kube::Result<()> {
+    let patch = serde_json::json!({"metadata": {
+        "resourceVersion": key.version,
+        "annotations": {
+            KEY_STATE: KeyState::DecryptOnly.as_str(),
+            KEY_RETIRED_AT: null,
+            KEY_DELETE_AFTER: null,
+        },
+    }});
+    patch_key(client, namespace, &key.secret_name, &patch).await
+}
+
+async fn patch_key(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    patch: &serde_json::Value,
+) -> kube::Result<()> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    // Metadata only in the answer: the private key is not sent back.
+    api.patch_metadata(name, &params, &Patch::Merge(patch))
+        .await?;
+    Ok(())
+}
+
+/// Deletes a retired key's Secret, and only the very version that was seen retired: one
+/// unretired (or changed in any way) since is left alone.
+pub async fn delete_retired(client: &Client, namespace: &str, key: &KeyInfo) -> kube::Result<()> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: key.uid.clone(),
+            resource_version: key.version.clone(),
+        }),
+        ..DeleteParams::default()
+    };
+    // The answer may be the deleted object, private key and all: wipe it.
+    api.delete(&key.secret_name, &params)
+        .await?
+        .map_left(|mut gone| {
+            if let Some(data) = gone.data.as_mut() {
+                data.values_mut()
+                    .for_each(|ByteString(bytes)| bytes.zeroize());
+            }
+        });
     Ok(())
 }
 
@@ -332,6 +441,31 @@ mod tests {
 
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD as STANDARD_B64;
+
+    #[test]
+    fn a_retired_key_is_listed_but_opens_nothing() {
+        let mut keys: Mirror<String, (Option<SealIdentity>, KeyInfo)> = Mirror::default();
+        let mut ids = Vec::new();
+        for state in ["decrypt-only", "retired"] {
+            let mut secret = key_secret(KEY_SECRET_TYPE, false);
+            secret.metadata.annotations = Some(
+                [
+                    (KEY_STATE.to_owned(), state.to_owned()),
+                    (KEY_RETIRED_AT.to_owned(), "2026-01-01T00:00:00Z".to_owned()),
+                ]
+                .into(),
+            );
+            let parsed = parse_key_secret(secret).expect("a key");
+            ids.push(parsed.1.id);
+            keys.apply(parsed.1.secret_name.clone(), Some(parsed));
+        }
+        let set = build_set(&keys);
+        let state = |id| set.info(id).map(|k| (k.state, k.retired_at.is_some()));
+        assert_eq!(state(ids[0]), Some((KeyState::DecryptOnly, false)));
+        assert_eq!(state(ids[1]), Some((KeyState::Retired, true)));
+        assert!(set.holds(ids[0]));
+        assert!(!set.holds(ids[1]), "a retired key is not in the ring");
+    }
 
     #[test]
     fn only_an_unowned_secret_of_the_key_type_holds_a_key() {

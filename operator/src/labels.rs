@@ -6,8 +6,9 @@ pub use seal_shared::metadata::{MANAGED_BY, MANAGED_BY_VALUE};
 
 /// The Secrets that hold the operator's private keys (shared with `seal keys restore`).
 pub use seal_shared::key_secrets::{
-    CREATED as KEY_CREATED, ID as KEY_ID, LABEL as KEY_LABEL, NAME_PREFIX as KEY_SECRET_PREFIX,
-    STATE as KEY_STATE, TYPE as KEY_SECRET_TYPE,
+    CREATED as KEY_CREATED, DELETE_AFTER as KEY_DELETE_AFTER, ID as KEY_ID, LABEL as KEY_LABEL,
+    NAME_PREFIX as KEY_SECRET_PREFIX, RETIRED_AT as KEY_RETIRED_AT, STATE as KEY_STATE,
+    TYPE as KEY_SECRET_TYPE,
 };
 /// On a key Secret: the rotation request it was made for.
 pub const KEY_ANSWERS: &str = "seal.dev/answers-rotation-request";
@@ -22,7 +23,8 @@ pub const ADOPT: &str = "seal.dev/adopt-existing-secret";
 pub const CONSENT: &str = "seal.dev/managed";
 
 pub use seal_shared::public_keys::{
-    CONFIGMAP as PUBLIC_KEYS_CONFIGMAP, ROTATE_ANSWERED, ROTATE_REQUESTED,
+    CONFIGMAP as PUBLIC_KEYS_CONFIGMAP, KEY_ANSWER_PREFIX, KEY_REQUEST_PREFIX, ROTATE_ANSWERED,
+    ROTATE_REQUESTED,
 };
 
 /// The field manager for server-side apply.

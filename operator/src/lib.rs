@@ -8,7 +8,8 @@
 //! - `controller.rs` wires the watches to the reconciler, `context.rs` is what every
 //!   reconcile shares, `ledger.rs` remembers per SealedSecret what the next pass needs;
 //! - keys: `keys.rs` loads and creates them, `rotation.rs` decides when a new one is due
-//!   and runs the leader's key duties, `publish.rs` writes the public-key ConfigMap;
+//!   and runs the leader's key duties, `retire.rs` retires, unretires and deletes keys on
+//!   request, `publish.rs` writes the public-key ConfigMap;
 //! - `lease.rs` elects the one replica that writes; `run.rs` starts and supervises every
 //!   part; `audit.rs` writes Events and the audit log; `http.rs` and `metrics.rs` serve
 //!   the HTTP ports, `readiness.rs` counts SealedSecrets by their Ready condition for the
@@ -37,6 +38,7 @@ pub(crate) mod publish;
 pub(crate) mod readiness;
 #[cfg(test)]
 mod reconcile_tests;
+pub(crate) mod retire;
 pub(crate) mod rotation;
 pub mod run;
 pub(crate) mod secret;

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use jiff::Timestamp;
@@ -25,6 +25,7 @@ use crate::backup::{self, BackupFailure};
 use crate::keys::{self, KeyInfo, KeySet, KeyState, Keys};
 use crate::labels::{PUBLIC_KEYS_CONFIGMAP, ROTATE_REQUESTED};
 use crate::lease::Leadership;
+use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::publish;
 
@@ -129,6 +130,37 @@ pub struct LeaderDuties {
     pub published: Arc<AtomicBool>,
     /// Every key is backed up to these before it is published; none: no backup.
     pub backup_recipients: Vec<SealRecipient>,
+    /// How long a retired key is kept before its Secret is deleted.
+    pub retire_grace: Duration,
+    /// Where the SealedSecrets are that a key may still be needed by: the controller's scope.
+    pub watch_namespace: Option<String>,
+    /// What the passes found: how many SealedSecrets each key opened, published with the keys.
+    pub ledger: Arc<Ledger>,
+}
+
+/// What was last published, and when.
+struct Published {
+    keys: String,
+    counts: String,
+    at: Instant,
+}
+
+/// Counts alone change the ConfigMap at most this often: during a full pass over thousands
+/// of SealedSecrets they change all the time, and each write wakes every reader.
+const COUNTS_EVERY: Duration = Duration::from_secs(10);
+
+impl Published {
+    /// Whether the ConfigMap should be written now: any change to the keys at once, a change
+    /// of counts alone at most every [`COUNTS_EVERY`].
+    fn due(last: Option<&Published>, keys: &str, counts: &str, now: Instant) -> bool {
+        match last {
+            None => true,
+            Some(last) => {
+                last.keys != keys
+                    || (last.counts != counts && now.duration_since(last.at) >= COUNTS_EVERY)
+            }
+        }
+    }
 }
 
 impl LeaderDuties {
@@ -156,7 +188,7 @@ impl LeaderDuties {
         } else {
             (self.period / 4).clamp(Duration::from_millis(200), Duration::from_secs(10))
         };
-        let mut published: Option<String> = None;
+        let mut published: Option<Published> = None;
         let mut backup_failing: Option<String> = None;
         loop {
             transitions.borrow_and_update();
@@ -173,8 +205,15 @@ impl LeaderDuties {
             } else {
                 published = None;
             }
+            // A retired key due for deletion before the next tick is deleted on time.
+            let wake = crate::retire::next_deletion(
+                &self.keys.snapshot(),
+                self.retire_grace,
+                Timestamp::now(),
+            )
+            .map_or(tick, |due| due.clamp(Duration::from_millis(100), tick));
             tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
+                _ = tokio::time::sleep(wake) => {}
                 _ = changes.changed() => {}
                 _ = requests.next() => {}
                 _ = crate::lease::changed(&mut transitions) => {}
@@ -204,10 +243,13 @@ impl LeaderDuties {
     async fn step(
         &self,
         leading: &Leadership,
-        published: &mut Option<String>,
+        published: &mut Option<Published>,
     ) -> Result<(), Failure> {
         let set = self.keys.snapshot();
-        let request = self.rotation_request().await?;
+        let map = self.public_keys_map().await?;
+        let request = map
+            .as_ref()
+            .and_then(|m| m.annotations().get(ROTATE_REQUESTED).cloned());
         // Each write below happens only while the claim still holds.
         if !leading.is_leading() {
             return Ok(());
@@ -234,6 +276,14 @@ impl LeaderDuties {
             // Publish once the watch shows the repaired states.
             return Ok(());
         }
+        // As above: a key written here is published once the watch shows it.
+        let answered = self
+            .answer_key_requests(leading, &set, map.as_ref())
+            .await?;
+        let retired = self.retire_due(leading, &set).await?;
+        if answered || retired {
+            return Ok(());
+        }
         if !self.backup_recipients.is_empty() && leading.is_leading() {
             let written =
                 backup::ensure(&self.client, &self.namespace, &set, &self.backup_recipients)
@@ -246,19 +296,24 @@ impl LeaderDuties {
                 .keys_backed_up_at
                 .set(jiff::Timestamp::now().as_second());
         }
-        let fingerprint = publish::fingerprint(&set);
-        if published.as_deref() != Some(fingerprint.as_str()) && leading.is_leading() {
-            publish::apply(&self.client, &self.namespace, &set).await?;
-            *published = Some(fingerprint);
+        let uses = self.ledger.key_uses();
+        let (keys, counts) = publish::fingerprint(&set, &uses);
+        let now = Instant::now();
+        if Published::due(published.as_ref(), &keys, &counts, now) && leading.is_leading() {
+            publish::apply(&self.client, &self.namespace, &set, &uses).await?;
+            *published = Some(Published {
+                keys,
+                counts,
+                at: now,
+            });
             self.published.store(true, Ordering::Release);
         }
         Ok(())
     }
 
-    async fn rotation_request(&self) -> kube::Result<Option<String>> {
+    async fn public_keys_map(&self) -> kube::Result<Option<ConfigMap>> {
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
-        let map = api.get_opt(PUBLIC_KEYS_CONFIGMAP).await?;
-        Ok(map.and_then(|m| m.annotations().get(ROTATE_REQUESTED).cloned()))
+        api.get_opt(PUBLIC_KEYS_CONFIGMAP).await
     }
 }
 
@@ -274,6 +329,10 @@ mod tests {
             state,
             secret_name: format!("seal-key-{id}"),
             answers: answers.map(Into::into),
+            retired_at: None,
+            delete_after: None,
+            uid: None,
+            version: None,
         }
     }
 

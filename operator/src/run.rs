@@ -149,6 +149,9 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         metrics: metrics.clone(),
         published,
         backup_recipients: args.key_backup_recipients.clone(),
+        retire_grace: args.key_retire_grace,
+        watch_namespace: args.watch_namespace.clone(),
+        ledger: ledger.clone(),
     };
     let mut duties = tokio::spawn(duties.run(leading.clone(), stopping.clone()));
 
@@ -221,7 +224,7 @@ async fn track_key_metrics(keys: Arc<Keys>, metrics: Arc<Metrics>) {
     let mut changes = keys.subscribe_changes();
     loop {
         let set = keys.snapshot();
-        for state in [KeyState::Active, KeyState::DecryptOnly] {
+        for state in KeyState::ALL {
             let count = set.infos.iter().filter(|k| k.state == state).count();
             metrics
                 .keys

@@ -8,10 +8,15 @@ pub const TYPE: &str = "seal.dev/age-key";
 /// Key Secrets are named this, then the key id.
 pub const NAME_PREFIX: &str = "seal-key-";
 /// Annotations: the key id, its creation time (RFC 3339, decides which key seals) and its
-/// state (`active` or `decrypt-only`).
+/// state (`active`, `decrypt-only` or `retired`).
 pub const ID: &str = "seal.dev/key-id";
 pub const CREATED: &str = "seal.dev/created";
 pub const STATE: &str = "seal.dev/state";
+/// Annotations on a retired key, both RFC 3339 times on the operator's clock: when it was
+/// retired, and the earliest time its Secret may be deleted (retired-at plus the grace period
+/// in force then).
+pub const RETIRED_AT: &str = "seal.dev/retired-at";
+pub const DELETE_AFTER: &str = "seal.dev/delete-after";
 /// Data keys: the identity (`AGE-SECRET-KEY-1...`) and its recipient (`age1...`).
 pub const IDENTITY_DATA: &str = "identity";
 pub const RECIPIENT_DATA: &str = "recipient";

@@ -79,7 +79,7 @@ fn rbac_is_exactly_as_intended() -> Result<()> {
         r#"ClusterRole ["seal.dev"] ["sealedsecrets/status"] [] ["patch"]"#,
         r#"ClusterRole [""] ["secrets"] [] ["get","list","watch","create","patch","delete"]"#,
         r#"ClusterRole ["events.k8s.io"] ["events"] [] ["create"]"#,
-        r#"Role [""] ["secrets"] [] ["get","list","watch","create","patch"]"#,
+        r#"Role [""] ["secrets"] [] ["get","list","watch","create","patch","delete"]"#,
         r#"Role [""] ["configmaps"] [] ["create"]"#,
         r#"Role [""] ["configmaps"] ["seal-public-keys"] ["get","list","watch","patch"]"#,
         r#"Role [""] ["configmaps"] ["seal-key-backup"] ["get","patch"]"#,

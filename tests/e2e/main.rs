@@ -12,6 +12,7 @@ mod import_bitnami;
 mod key_backup;
 mod key_lifecycle;
 mod key_protection;
+mod key_retire;
 mod kubectl_get;
 mod kubectl_plugin;
 mod leadership;

@@ -6,6 +6,7 @@ pub mod keygen;
 pub mod keys;
 mod literal;
 pub mod restore;
+pub mod retire;
 pub mod rotate;
 pub mod show;
 pub mod verify;

@@ -456,10 +456,24 @@ fn check_sealed(
                     ),
                 );
             }
+            let retired: Vec<KeyId> = ids
+                .iter()
+                .copied()
+                .filter(|id| list.state(*id) == Some(KeyState::Retired))
+                .collect();
             if cluster.is_empty() {
                 problem(
                     Severity::Error,
                     "sealed to none of the keys in --keys: the cluster cannot open it".to_owned(),
+                );
+            } else if cluster.iter().all(|state| *state == KeyState::Retired) {
+                problem(
+                    Severity::Error,
+                    format!(
+                        "sealed only to retired key(s) {}: the cluster can no longer open it; reseal it to the current key (seal reseal), or bring the key back before its grace period is over (seal keys unretire {})",
+                        join(retired.iter()),
+                        retired.first().map(KeyId::to_string).unwrap_or_default()
+                    ),
                 );
             } else if !cluster.contains(&KeyState::Current) {
                 problem(

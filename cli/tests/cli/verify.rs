@@ -272,6 +272,23 @@ fn keys_from_the_cluster_list_old_keys_warn_and_fail_with_strict() {
 }
 
 #[test]
+fn an_item_sealed_only_to_a_retired_key_is_an_error() {
+    let (ws, first, second) = sealed_repo();
+    let id1 = key_id(&first);
+    ws.write(
+        "keys.json",
+        keys_json(&[(&first, "retired"), (&second, "active")]),
+    );
+    let out = ws.seal(&["verify", "--keys", "keys.json"]).fails().stdout();
+    assert!(
+        out.contains(&format!(
+            "error: SealedSecret prod/db: item \"password\": sealed only to retired key(s) {id1}: the cluster can no longer open it"
+        )) && out.contains(&format!("seal keys unretire {id1}")),
+        "{out}"
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let (ws, first, _) = sealed_repo();
     ws.seal(&["verify", "no-such-dir"]).usage_error();
