@@ -570,6 +570,22 @@ fn the_cluster_is_the_one_the_flags_name() {
             "no recipients given",
         ],
     );
+    for action in ["retire", "unretire"] {
+        t.refuses_with(
+            &[
+                "keys",
+                action,
+                "0c87a417f764bcf7",
+                "--kubeconfig",
+                &file,
+                "--context",
+                "y",
+            ],
+            &env,
+            None,
+            &["in context \"y\" (https://127.0.0.1:2)"],
+        );
+    }
     t.refuses_with(
         &["keys", "--kubeconfig", &file, "--context", "prod"],
         &env,
