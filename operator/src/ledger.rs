@@ -30,13 +30,27 @@ use seal_shared::keys::KeyId;
 use crate::labels::ADOPT;
 use crate::mirror::Mirror;
 
-/// Namespace and name: a SealedSecret and its Secret share both.
-type Key = (String, String);
+/// Namespace and name, which a SealedSecret and its Secret share, held as one
+/// `namespace/name` string: the ledger keeps several entries for every SealedSecret for the
+/// life of the process, and one allocation per entry costs half of two. Neither a namespace
+/// nor a name can contain `/`, so the split is unambiguous.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key(Box<str>);
+
+impl Key {
+    fn new(namespace: &str, name: &str) -> Key {
+        Key(format!("{namespace}/{name}").into_boxed_str())
+    }
+
+    fn parts(&self) -> (&str, &str) {
+        self.0.split_once('/').unwrap_or(("", &self.0))
+    }
+}
 
 fn key(meta: &ObjectMeta) -> Key {
-    (
-        meta.namespace.clone().unwrap_or_default(),
-        meta.name.clone().unwrap_or_default(),
+    Key::new(
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
     )
 }
 
@@ -64,7 +78,7 @@ pub fn desired_state(meta: &ObjectMeta) -> u64 {
 struct Mark {
     desired: u64,
     secret_version: u64,
-    key_ids: Vec<KeyId>,
+    key_ids: Box<[KeyId]>,
 }
 
 /// The passes that left SealedSecrets Ready, and how many of those each key opened.
@@ -137,7 +151,7 @@ impl Ledger {
         let mark = Mark {
             desired: desired_state(sealed),
             secret_version: digest(secret_version),
-            key_ids: key_ids.to_vec(),
+            key_ids: key_ids.into(),
         };
         lock(&self.settled).insert(key(sealed), mark);
     }
@@ -161,7 +175,7 @@ impl Ledger {
         let same = mark.desired == desired_state(sealed)
             && lock(&self.seen).get(&key) == Some(&mark.secret_version)
             && mark.key_ids.iter().all(|id| held(*id));
-        same.then(|| mark.key_ids.clone())
+        same.then(|| mark.key_ids.to_vec())
     }
 
     /// How many SealedSecrets each key opened, as the passes that left them Ready found.
@@ -173,20 +187,20 @@ impl Ledger {
     pub fn failed(&self, namespace: &str, name: &str) -> u32 {
         let mut failures = lock(&self.failures);
         let count = failures
-            .entry((namespace.to_owned(), name.to_owned()))
+            .entry(Key::new(namespace, name))
             .or_insert(0);
         *count += 1;
         *count - 1
     }
 
     pub fn succeeded(&self, namespace: &str, name: &str) {
-        lock(&self.failures).remove(&(namespace.to_owned(), name.to_owned()));
+        lock(&self.failures).remove(&Key::new(namespace, name));
     }
 
     /// Records whether the SealedSecret's items were opened with a key that no longer
     /// seals, and answers how many SealedSecrets are in that state.
     pub fn note_key_use(&self, namespace: &str, name: &str, stale: bool) -> usize {
-        let key = (namespace.to_owned(), name.to_owned());
+        let key = Key::new(namespace, name);
         let mut set = lock(&self.stale);
         if stale {
             set.insert(key);
@@ -210,7 +224,10 @@ impl Ledger {
     /// Forgets every SealedSecret for which `exists(namespace, name)` no longer holds (after
     /// a relist); answers how many stale ones remain.
     pub fn retain(&self, exists: impl Fn(&str, &str) -> bool) -> usize {
-        let keep = |(ns, name): &Key| exists(ns, name);
+        let keep = |key: &Key| {
+            let (namespace, name) = key.parts();
+            exists(namespace, name)
+        };
         lock(&self.settled).retain(keep);
         lock(&self.failures).retain(|k, _| keep(k));
         let mut stale = lock(&self.stale);
