@@ -2,7 +2,9 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::commands::{completion, decrypt, encrypt, import, keygen, keys, rotate, show, verify};
+use crate::commands::{
+    completion, decrypt, encrypt, import, keygen, keys, reseal, rotate, show, verify,
+};
 use crate::failure::Result;
 
 #[derive(Parser, Debug)]
@@ -31,6 +33,7 @@ pub enum Command {
     Keygen(keygen::Args),
     Keys(keys::Args),
     Rotate(rotate::Args),
+    Reseal(reseal::Args),
     Verify(verify::Args),
     Show(show::Args),
     Completion(completion::Args),
@@ -72,6 +75,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Keygen(args) => keygen::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Rotate(args) => rotate::run(args),
+        Command::Reseal(args) => reseal::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Show(args) => show::run(args),
         Command::Completion(args) => completion::run(args, Cli::command()),
