@@ -12,7 +12,7 @@
 //! - `lease.rs` elects the one replica that writes; `run.rs` starts and supervises every
 //!   part; `audit.rs` writes Events and the audit log; `http.rs` and `metrics.rs` serve
 //!   the HTTP ports, `readiness.rs` counts SealedSecrets by their Ready condition for the
-//!   metrics; `backup.rs` writes the key backup.
+//!   metrics; `backup.rs` writes the key backup; `reseal.rs` answers `POST /v1/reseal`.
 //!
 //! `args` and `run` are the binary's way in; everything else is internal.
 #![forbid(unsafe_code)]
@@ -37,6 +37,7 @@ pub(crate) mod publish;
 pub(crate) mod readiness;
 #[cfg(test)]
 mod reconcile_tests;
+pub(crate) mod reseal;
 pub(crate) mod rotation;
 pub mod run;
 pub(crate) mod secret;

@@ -132,6 +132,10 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
             leading: leading.clone(),
             published: published.clone(),
             ledger: ledger.clone(),
+            reseal_limit: Arc::new(crate::reseal::RateLimit::new(
+                args.reseal_rate,
+                args.reseal_burst,
+            )),
         },
     );
     parts.spawn(async move {

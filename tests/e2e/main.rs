@@ -16,6 +16,7 @@ mod kubectl_get;
 mod leadership;
 mod observability;
 mod operator;
+mod reseal;
 mod rotation;
 mod sentinel;
 mod smoke;
