@@ -18,7 +18,8 @@ use crate::failure::Result;
         name and key. seal-operator turns it back into a Secret inside the cluster. \
         `seal decrypt` recovers a Secret offline with an identity file.",
     after_help = "Examples:\n  seal keygen -o recovery.key\n  seal encrypt -r age1... secret.yaml > sealed.yaml\n  \
-        seal encrypt --merge-into sealed.yaml new-keys.yaml\n  seal decrypt -i recovery.key sealed.yaml\n  seal verify --keys keys.json   # in CI\n  seal show db.sealed.yaml"
+        seal encrypt --merge-into sealed.yaml new-keys.yaml\n  seal decrypt -i recovery.key sealed.yaml\n  seal verify --keys keys.json   # in CI\n  seal show db.sealed.yaml\n  \
+        seal rotate && seal reseal clusters/   # move every item to the new key"
 )]
 pub struct Cli {
     #[command(subcommand)]
