@@ -32,6 +32,15 @@ pub struct ApiState {
     pub reseal_limit: Arc<crate::reseal::RateLimit>,
 }
 
+impl axum::extract::FromRef<ApiState> for crate::reseal::ResealState {
+    fn from_ref(state: &ApiState) -> Self {
+        crate::reseal::ResealState {
+            keys: state.keys.clone(),
+            limit: state.reseal_limit.clone(),
+        }
+    }
+}
+
 pub async fn serve_api(addr: SocketAddr, state: ApiState) -> std::io::Result<()> {
     let app = Router::new()
         .route("/livez", get(|| async { "ok" }))

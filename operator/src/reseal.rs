@@ -7,7 +7,7 @@
 //! an audit line.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -25,7 +25,14 @@ use seal_shared::reseal::{
 use seal_shared::sealed_secret::{SealedSecret, SealedSecretSpec, SecretTemplate, inspect_entry};
 use serde::Serialize;
 
-use crate::http::ApiState;
+use crate::keys::Keys;
+
+/// What the endpoint answers from: the keys, and the rate limit every caller shares.
+#[derive(Clone)]
+pub struct ResealState {
+    pub keys: Arc<Keys>,
+    pub limit: Arc<RateLimit>,
+}
 
 /// A token bucket: `rate` calls a second on average, up to `burst` at once.
 pub struct RateLimit {
@@ -142,7 +149,7 @@ struct Outcome {
 }
 
 pub async fn handle(
-    State(state): State<ApiState>,
+    State(state): State<ResealState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
@@ -191,15 +198,19 @@ pub async fn handle(
     }
 }
 
-async fn run(state: &ApiState, body: &[u8], outcome: &mut Outcome) -> Result<ResealReply, Refusal> {
-    if !state.reseal_limit.enabled() {
+async fn run(
+    state: &ResealState,
+    body: &[u8],
+    outcome: &mut Outcome,
+) -> Result<ResealReply, Refusal> {
+    if !state.limit.enabled() {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
             "Disabled",
             "resealing is turned off on this operator (--reseal-rate 0)",
         ));
     }
-    if let Err(wait) = state.reseal_limit.take(Instant::now()) {
+    if let Err(wait) = state.limit.take(Instant::now()) {
         let mut refusal = Refusal::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyRequests",
