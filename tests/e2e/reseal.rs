@@ -284,3 +284,70 @@ async fn rotate_then_reseal_online_keeps_the_recovery_key_and_still_unseals() ->
     );
     Ok(())
 }
+
+/// Without --operator-url the CLI goes through the API server's service proxy with the
+/// kubeconfig. This server runs no pods (and refuses loopback endpoints), so the Service has
+/// no endpoint to reach: what is checked is that the request reaches the proxy for the chart's
+/// Service and that its answer is reported, with nothing written.
+#[tokio::test]
+async fn online_reseal_goes_through_the_service_proxy() -> Result<()> {
+    use k8s_openapi::api::core::v1::Service;
+    let ns = TestNamespace::create("reseal-proxy").await?;
+    install_crd(&ns.client, &SealedSecret::crd()).await?;
+    let operator = Operator::start(&ns.name, &["--key-rotation-period=0"])?;
+    operator.wait_ready().await?;
+    let service: Service = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "seal-operator"},
+        "spec": {"ports": [{"name": "http", "port": 8080, "targetPort": 8080}]},
+    }))?;
+    ns.api::<Service>()
+        .create(&PostParams::default(), &service)
+        .await?;
+    let dir = tempfile::tempdir()?;
+    let recovery = SealIdentity::generate().recipient().recipient.to_string();
+    let old = sealing_recipient(&ns).await?;
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: db, namespace: {}}}\nstringData: {{password: {VALUE}}}\n",
+            ns.name
+        ),
+    )?;
+    run_seal(
+        &[
+            "encrypt", "-r", &old, "-r", &recovery, "s.yaml", "-o", "db.yaml",
+        ],
+        dir.path(),
+    )?;
+    run_seal(&["rotate", "--controller-namespace", &ns.name], dir.path())?;
+    let before = std::fs::read_to_string(dir.path().join("db.yaml"))?;
+    let out = seal(
+        &[
+            "reseal",
+            "--controller-namespace",
+            &ns.name,
+            "-r",
+            &recovery,
+            "db.yaml",
+        ],
+        dir.path(),
+    )?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "Service {}/seal-operator (through the API server's service proxy)",
+            ns.name
+        )),
+        "{stderr}"
+    );
+    // No Endpoints object (no controller-manager makes one): the proxy answers 404, or 503
+    // where endpoints exist but none is ready.
+    assert!(
+        stderr.contains("answered 404") || stderr.contains("answered 503"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(VALUE));
+    assert_eq!(std::fs::read_to_string(dir.path().join("db.yaml"))?, before);
+    Ok(())
+}
