@@ -464,7 +464,7 @@ fn check_sealed(
             } else if !cluster.contains(&KeyState::Current) {
                 problem(
                     Severity::Warning,
-                    "sealed only to keys that no longer seal (decrypt-only); reseal it to the current key (seal rotate)".to_owned(),
+                    "sealed only to keys that no longer seal (decrypt-only); reseal it to the current key: seal reseal".to_owned(),
                 );
             }
         }
