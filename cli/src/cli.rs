@@ -2,7 +2,9 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::commands::{completion, decrypt, encrypt, import, keygen, keys, rotate, show, verify};
+use crate::commands::{
+    completion, decrypt, encrypt, import, keygen, keys, reseal, rotate, show, verify,
+};
 use crate::failure::Result;
 
 #[derive(Parser, Debug)]
@@ -16,7 +18,8 @@ use crate::failure::Result;
         name and key. seal-operator turns it back into a Secret inside the cluster. \
         `seal decrypt` recovers a Secret offline with an identity file.",
     after_help = "Examples:\n  seal keygen -o recovery.key\n  seal encrypt -r age1... secret.yaml > sealed.yaml\n  \
-        seal encrypt --merge-into sealed.yaml new-keys.yaml\n  seal decrypt -i recovery.key sealed.yaml\n  seal verify --keys keys.json   # in CI\n  seal show db.sealed.yaml"
+        seal encrypt --merge-into sealed.yaml new-keys.yaml\n  seal decrypt -i recovery.key sealed.yaml\n  seal verify --keys keys.json   # in CI\n  seal show db.sealed.yaml\n  \
+        seal rotate && seal reseal clusters/   # move every item to the new key"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -31,6 +34,7 @@ pub enum Command {
     Keygen(keygen::Args),
     Keys(keys::Args),
     Rotate(rotate::Args),
+    Reseal(reseal::Args),
     Verify(verify::Args),
     Show(show::Args),
     Completion(completion::Args),
@@ -72,6 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Keygen(args) => keygen::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Rotate(args) => rotate::run(args),
+        Command::Reseal(args) => reseal::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Show(args) => show::run(args),
         Command::Completion(args) => completion::run(args, Cli::command()),

@@ -680,3 +680,258 @@ pub fn sealing_key(target: &ClusterArgs) -> Result<ClusterKey> {
         cluster,
     })
 }
+
+/// How `seal reseal` reaches seal-operator's reseal endpoint.
+#[derive(Clone, Debug)]
+pub enum OperatorRoute {
+    /// Through the API server's service proxy, with the kubeconfig's credentials: the Service
+    /// `seal-operator`, port `http`, in the controller namespace. Needs `get` and `create` on
+    /// `services/proxy` for that Service.
+    ServiceProxy(ClusterArgs),
+    /// Straight to an address (a port-forward, an ingress), without credentials.
+    Url(String),
+}
+
+/// The chart's Service for the operator (its release named `seal-operator`) and its port.
+pub const OPERATOR_SERVICE: &str = "seal-operator";
+const OPERATOR_PORT: &str = "http";
+
+/// One item's answer from the reseal endpoint: the reply, or the operator's refusal (the
+/// item stays as it was).
+pub type ItemAnswer = std::result::Result<seal_shared::reseal::ResealReply, Failure>;
+
+/// How many requests are in flight at once: enough to hide the round trip, few enough to
+/// stay well inside the operator's rate limit's burst.
+const IN_FLIGHT: usize = 8;
+/// How often one item is retried when the operator answers 429 before it gives up.
+const RETRIES_ON_429: u32 = 60;
+
+/// Sends every request to the reseal endpoint and answers one result per request, in order;
+/// `done` is called after each. A refusal of one item is that item's answer; anything that
+/// says the endpoint cannot be used at all (unreachable, no permission, no endpoint) ends the
+/// run with that failure.
+pub fn reseal_items(
+    route: &OperatorRoute,
+    requests: Vec<seal_shared::reseal::ResealRequest>,
+    done: &(dyn Fn() + Sync),
+) -> Result<(Vec<ItemAnswer>, String)> {
+    use std::sync::Arc;
+    block_on(async move {
+        let (client, base, place) = reseal_client(route).await?;
+        let client = Arc::new(client);
+        let base = Arc::new(base);
+        let place = Arc::new(place);
+        let count = requests.len();
+        let mut answers: Vec<Option<ItemAnswer>> = (0..count).map(|_| None).collect();
+        let mut pending = requests.into_iter().enumerate();
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            while running.len() < IN_FLIGHT {
+                let Some((index, request)) = pending.next() else {
+                    break;
+                };
+                let (client, base, place) = (client.clone(), base.clone(), place.clone());
+                running.spawn(async move {
+                    (index, reseal_one(&client, &base, &place, &request).await)
+                });
+            }
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            let (index, answer) = joined.map_err(|e| {
+                Failure::new(format!("a reseal request failed: {e}"))
+                    .hint("this is a bug in seal; please report it")
+            })?;
+            done();
+            match answer {
+                Answer::Item(answer) => answers[index] = Some(answer),
+                Answer::Fatal(failure) => return Err(failure),
+            }
+        }
+        let answers = answers
+            .into_iter()
+            .map(|a| {
+                a.unwrap_or_else(|| {
+                    Err(Failure::new("no answer").hint("this is a bug in seal; please report it"))
+                })
+            })
+            .collect();
+        Ok((answers, place.to_string()))
+    })
+}
+
+enum Answer {
+    Item(ItemAnswer),
+    Fatal(Failure),
+}
+
+/// A client for the route, the path of the endpoint on it, and how to name it in messages.
+async fn reseal_client(route: &OperatorRoute) -> Result<(Client, String, String)> {
+    use seal_shared::reseal::RESEAL_PATH;
+    match route {
+        OperatorRoute::ServiceProxy(target) => {
+            let namespace = target.controller_namespace.as_str();
+            check_namespace(namespace)?;
+            let (client, cluster) = connect(target).await?;
+            let path = format!(
+                "/api/v1/namespaces/{namespace}/services/{OPERATOR_SERVICE}:{OPERATOR_PORT}/proxy{RESEAL_PATH}"
+            );
+            let place = format!(
+                "Service {namespace}/{OPERATOR_SERVICE} (through the API server's service proxy) in {}",
+                cluster.describe()
+            );
+            Ok((client, path, place))
+        }
+        OperatorRoute::Url(url) => {
+            let given_as = crate::given_as::given_as("operator_url", "--operator-url");
+            let uri: http::Uri = url.trim_end_matches('/').parse().map_err(|_| {
+                Failure::new(format!("{given_as}: not a URL"))
+                    .hint("give the operator's HTTP address, e.g. http://127.0.0.1:8080 (kubectl -n seal-system port-forward svc/seal-operator 8080:http)")
+                    .usage()
+            })?;
+            if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                return Err(Failure::new(format!(
+                    "{given_as}: not an http:// or https:// URL with a host"
+                ))
+                .hint("give the operator's HTTP address, e.g. http://127.0.0.1:8080")
+                .usage());
+            }
+            let client = Client::try_from(Config::new(uri.clone())).map_err(|e| {
+                Failure::new(format!(
+                    "cannot set up a client for {uri}: {}",
+                    root_cause(&e)
+                ))
+                .hint("check --operator-url")
+            })?;
+            Ok((
+                client,
+                RESEAL_PATH.to_owned(),
+                format!("seal-operator at {uri}"),
+            ))
+        }
+    }
+}
+
+async fn reseal_one(
+    client: &Client,
+    path: &str,
+    place: &str,
+    request: &seal_shared::reseal::ResealRequest,
+) -> Answer {
+    let body = match serde_json::to_vec(request) {
+        Ok(body) => body,
+        Err(e) => {
+            return Answer::Fatal(
+                Failure::new(format!("cannot encode a reseal request: {e}"))
+                    .hint("this is a bug in seal; please report it"),
+            );
+        }
+    };
+    let mut tries = 0;
+    loop {
+        let http_request = match http::Request::post(path)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return Answer::Fatal(
+                    Failure::new(format!("cannot build a reseal request: {e}"))
+                        .hint("this is a bug in seal; please report it"),
+                );
+            }
+        };
+        let error = match client.request_text(http_request).await {
+            Ok(text) => {
+                return Answer::Item(serde_json::from_str(&text).map_err(|_| {
+                    Failure::new(format!(
+                        "{place} answered something that is not a reseal reply"
+                    ))
+                    .hint("is that address seal-operator's HTTP port, and is it up to date?")
+                }));
+            }
+            Err(error) => error,
+        };
+        let kube::Error::Api(status) = &error else {
+            return Answer::Fatal(reseal_transport_failure(&error, place));
+        };
+        match status.code {
+            429 if tries < RETRIES_ON_429 => {
+                tries += 1;
+                let wait = status
+                    .details
+                    .as_ref()
+                    .map(|d| d.retry_after_seconds)
+                    .filter(|s| *s > 0)
+                    .unwrap_or(1);
+                tokio::time::sleep(std::time::Duration::from_secs(u64::from(wait.min(30)))).await;
+            }
+            // The operator refused this item: it stays as it was.
+            409 | 422 => {
+                return Answer::Item(Err(Failure::new(format!(
+                    "{place} refused it: {}",
+                    status.message.trim()
+                ))
+                .hint(refusal_hint(&status.reason))));
+            }
+            code => {
+                let hint = match code {
+                    401 => "the server does not accept your kubeconfig's credentials; log in again",
+                    403 => {
+                        "resealing online needs get and create on services/proxy for the seal-operator Service in the controller namespace (docs/operator.md); or reseal offline with -i and --keys"
+                    }
+                    404 | 503 => {
+                        "is seal-operator installed and ready in that namespace, and recent enough to reseal? pass --controller-namespace or --operator-url"
+                    }
+                    429 => "the operator's reseal rate limit stayed exhausted; try again later",
+                    413 => "the item is larger than the operator accepts",
+                    _ => "retry; if it persists, check the operator's logs",
+                };
+                let message = if status.message.is_empty() {
+                    status.reason.as_str()
+                } else {
+                    status.message.as_str()
+                };
+                return Answer::Fatal(
+                    Failure::new(format!("{place} answered {code}: {}", message.trim())).hint(hint),
+                );
+            }
+        }
+    }
+}
+
+fn refusal_hint(reason: &str) -> &'static str {
+    match reason {
+        "UnknownRecipient" => {
+            "pass the item's other recipients with -r/-R (or keep them in the file's .seal.yaml rule)"
+        }
+        "ForeignRecipient" => "a reseal keeps an item's recipients and adds none",
+        "KeyChanged" => "the sealing key changed during the run; run seal reseal again",
+        "BindingMismatch" => {
+            "the item was sealed for another place; seal its value again there: seal encrypt --merge-into"
+        }
+        "NoMatchingKey" => {
+            "the operator holds none of the item's keys; reseal it offline with an identity that opens it (-i, --keys)"
+        }
+        _ => "reseal the value from its source with seal encrypt --merge-into",
+    }
+}
+
+fn reseal_transport_failure(error: &kube::Error, place: &str) -> Failure {
+    match error {
+        kube::Error::HyperError(_) | kube::Error::Service(_) => {
+            Failure::new(format!("cannot reach {place}: {}", root_cause(error))).hint(
+                "is the operator (or the API server) up? or reseal offline with -i and --keys",
+            )
+        }
+        kube::Error::Auth(_) => Failure::new(format!(
+            "{place}: cannot authenticate with the kubeconfig's credentials"
+        ))
+        .hint("check the user entry of your kubeconfig (`kubectl get ns` tries it)"),
+        _ => Failure::new(format!(
+            "{place}: the request failed: {}",
+            root_cause(error)
+        ))
+        .hint("retry; if it persists, check the kubeconfig, the operator and the API server"),
+    }
+}

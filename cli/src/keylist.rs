@@ -23,7 +23,7 @@ pub enum KeyState {
 }
 
 pub struct KeyList {
-    keys: Vec<(KeyId, KeyState)>,
+    keys: Vec<(SealRecipient, KeyState)>,
 }
 
 impl KeyList {
@@ -41,10 +41,11 @@ impl KeyList {
         })
     }
 
-    fn parse(text: &str) -> Result<KeyList> {
+    /// Reads a key list from its JSON text; the caller names where it came from.
+    pub fn parse(text: &str) -> Result<KeyList> {
         let keys = parse_published(text)?
             .into_iter()
-            .map(|(recipient, state, _)| (recipient.id, state))
+            .map(|(recipient, state, _)| (recipient, state))
             .collect();
         Ok(KeyList { keys })
     }
@@ -52,8 +53,29 @@ impl KeyList {
     pub fn state(&self, id: KeyId) -> Option<KeyState> {
         self.keys
             .iter()
-            .find(|(known, _)| *known == id)
+            .find(|(known, _)| known.id == id)
             .map(|(_, state)| *state)
+    }
+
+    /// The ids of every key in the list.
+    pub fn ids(&self) -> Vec<KeyId> {
+        self.keys.iter().map(|(key, _)| key.id).collect()
+    }
+
+    /// The one key marked active. None or several is an error: which one seals must not be
+    /// a guess.
+    pub fn current(&self) -> Result<&SealRecipient> {
+        let mut active = self
+            .keys
+            .iter()
+            .filter(|(_, state)| *state == KeyState::Current);
+        match (active.next(), active.next()) {
+            (Some((key, _)), None) => Ok(key),
+            (None, _) => Err(Failure::new("the key list marks no key active (the sealing key)")
+                .hint("wait until seal-operator has published its sealing key, and fetch the list again")),
+            (Some(_), Some(_)) => Err(Failure::new("the key list marks more than one key active")
+                .hint("the operator repairs this on its next pass; fetch the list again")),
+        }
     }
 }
 

@@ -75,6 +75,25 @@ pub struct RunArgs {
     #[arg(long, env = "SEAL_POD_NAME", value_name = "NAME")]
     pub identity: Option<String>,
 
+    /// Reseal requests (POST /v1/reseal) answered per second, on average, by this replica;
+    /// 0 turns the endpoint off
+    #[arg(
+        long,
+        env = "SEAL_RESEAL_RATE",
+        default_value_t = 50,
+        value_name = "PER_SECOND"
+    )]
+    pub reseal_rate: u32,
+
+    /// Reseal requests answered at once before the rate applies (the token bucket's size)
+    #[arg(
+        long,
+        env = "SEAL_RESEAL_BURST",
+        default_value_t = 100,
+        value_name = "REQUESTS"
+    )]
+    pub reseal_burst: u32,
+
     /// Back up every key, age-encrypted to this recipient (age1...), in the ConfigMap
     /// seal-key-backup before the key is published; repeatable
     #[arg(

@@ -62,6 +62,16 @@ pub struct KeyAuditRecord<'a> {
     pub sealed_secrets: &'a [String],
 }
 
+/// Writes one audit line (any record: an unseal attempt, a reseal call). stdout is shared
+/// with nothing else, so lines never interleave with logs (those go to stderr).
+pub fn line(record: &impl Serialize) {
+    if let Ok(mut line) = serde_json::to_vec(record) {
+        line.push(b'\n');
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&line).and_then(|()| out.flush());
+    }
+}
+
 /// Publishes Events directly. kube's `Recorder` keeps every Event for six minutes to merge
 /// repeats into series, and scans that cache on each publish; with thousands of
 /// SealedSecrets that costs memory and time, and seal emits an Event only when something
@@ -129,11 +139,7 @@ impl Audit {
     /// Writes the audit line. stdout is shared with nothing else, so lines never interleave
     /// with logs (those go to stderr).
     pub fn log(&self, record: &impl Serialize) {
-        if let Ok(mut line) = serde_json::to_vec(record) {
-            line.push(b'\n');
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&line).and_then(|()| out.flush());
-        }
+        line(record);
     }
 
     pub async fn event(

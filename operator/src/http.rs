@@ -1,15 +1,19 @@
-//! The HTTP port: liveness, readiness and the public keys (`GET /v1/keys`), so users can
-//! fetch keys without the API server's service proxy; and the metrics port.
+//! The HTTP port: liveness, readiness, the public keys (`GET /v1/keys`), so users can
+//! fetch keys without the API server's service proxy, and re-sealing (`POST /v1/reseal`,
+//! see `reseal.rs`); and the metrics port.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
+use seal_shared::limits::MAX_RESEAL_REQUEST_BYTES;
+use seal_shared::reseal::RESEAL_PATH;
 
 use crate::keys::Keys;
 use crate::metrics::Metrics;
@@ -24,6 +28,17 @@ pub struct ApiState {
     pub published: Arc<AtomicBool>,
     /// What the passes found; its key counts are current on the leader.
     pub ledger: Arc<crate::ledger::Ledger>,
+    /// How often `POST /v1/reseal` may run, shared by every caller.
+    pub reseal_limit: Arc<crate::reseal::RateLimit>,
+}
+
+impl axum::extract::FromRef<ApiState> for crate::reseal::ResealState {
+    fn from_ref(state: &ApiState) -> Self {
+        crate::reseal::ResealState {
+            keys: state.keys.clone(),
+            limit: state.reseal_limit.clone(),
+        }
+    }
 }
 
 pub async fn serve_api(addr: SocketAddr, state: ApiState) -> std::io::Result<()> {
@@ -31,9 +46,17 @@ pub async fn serve_api(addr: SocketAddr, state: ApiState) -> std::io::Result<()>
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/v1/keys", get(public_keys))
+        .route(
+            RESEAL_PATH,
+            post(crate::reseal::handle).layer(DefaultBodyLimit::max(MAX_RESEAL_REQUEST_BYTES)),
+        )
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    axum::serve(listener, app).await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
 }
 
 pub async fn serve_metrics(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<()> {

@@ -186,9 +186,7 @@ impl Ledger {
     /// Counts one more failed pass in a row and answers how many came before it.
     pub fn failed(&self, namespace: &str, name: &str) -> u32 {
         let mut failures = lock(&self.failures);
-        let count = failures
-            .entry(Key::new(namespace, name))
-            .or_insert(0);
+        let count = failures.entry(Key::new(namespace, name)).or_insert(0);
         *count += 1;
         *count - 1
     }

@@ -13,7 +13,7 @@
 //! - `lease.rs` elects the one replica that writes; `run.rs` starts and supervises every
 //!   part; `audit.rs` writes Events and the audit log; `http.rs` and `metrics.rs` serve
 //!   the HTTP ports, `readiness.rs` counts SealedSecrets by their Ready condition for the
-//!   metrics; `backup.rs` writes the key backup.
+//!   metrics; `backup.rs` writes the key backup; `reseal.rs` answers `POST /v1/reseal`.
 //!
 //! `args` and `run` are the binary's way in; everything else is internal.
 #![forbid(unsafe_code)]
@@ -25,6 +25,7 @@ pub(crate) mod backup;
 pub(crate) mod context;
 pub(crate) mod controller;
 pub(crate) mod decision;
+pub(crate) mod duties;
 #[cfg(test)]
 mod fixtures;
 pub(crate) mod http;
@@ -38,6 +39,7 @@ pub(crate) mod publish;
 pub(crate) mod readiness;
 #[cfg(test)]
 mod reconcile_tests;
+pub(crate) mod reseal;
 pub(crate) mod retire;
 pub(crate) mod rotation;
 pub mod run;

@@ -26,10 +26,10 @@ use seal_shared::sealed_secret::{SealedSecret, inspect_entry};
 
 use crate::audit::KeyAuditRecord;
 use crate::backup;
+use crate::duties::LeaderDuties;
 use crate::keys::{self, KeyInfo, KeySet, KeyState};
 use crate::labels::{KEY_ANSWER_PREFIX, KEY_REQUEST_PREFIX, PUBLIC_KEYS_CONFIGMAP};
 use crate::lease::Leadership;
-use crate::rotation::LeaderDuties;
 
 /// How many SealedSecrets a refusal names; the rest are counted.
 pub const NAMED: usize = 5;

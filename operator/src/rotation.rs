@@ -8,25 +8,22 @@
 //! of the leader marks any other active key decrypt-only, whether it was left active by a
 //! rotation cut short or restored from a backup.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, ResourceExt};
-use seal_shared::keys::{KeyId, SealRecipient};
+use kube::{Api, ResourceExt};
+use seal_shared::keys::KeyId;
 use tokio::sync::watch;
 
-use crate::audit::Audit;
 use crate::backup::{self, BackupFailure};
-use crate::keys::{self, KeyInfo, KeySet, KeyState, Keys};
+use crate::duties::LeaderDuties;
+use crate::keys::{self, KeyInfo, KeySet, KeyState};
 use crate::labels::{PUBLIC_KEYS_CONFIGMAP, ROTATE_REQUESTED};
 use crate::lease::Leadership;
-use crate::ledger::Ledger;
-use crate::metrics::Metrics;
 use crate::publish;
 
 /// Why the leader should make a key now, if it should.
@@ -117,25 +114,6 @@ enum Failure {
     Api(#[from] kube::Error),
     #[error(transparent)]
     Backup(BackupFailure),
-}
-
-pub struct LeaderDuties {
-    pub client: Client,
-    pub namespace: String,
-    pub keys: Arc<Keys>,
-    pub period: Duration,
-    pub audit: Arc<Audit>,
-    pub metrics: Arc<Metrics>,
-    /// Set once the public-key ConfigMap has been written (readiness waits for it).
-    pub published: Arc<AtomicBool>,
-    /// Every key is backed up to these before it is published; none: no backup.
-    pub backup_recipients: Vec<SealRecipient>,
-    /// How long a retired key is kept before its Secret is deleted.
-    pub retire_grace: Duration,
-    /// Where the SealedSecrets are that a key may still be needed by: the controller's scope.
-    pub watch_namespace: Option<String>,
-    /// What the passes found: how many SealedSecrets each key opened, published with the keys.
-    pub ledger: Arc<Ledger>,
 }
 
 /// What was last published, and when.

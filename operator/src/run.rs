@@ -7,12 +7,12 @@ use crate::args::{LogFormat, RunArgs};
 use crate::audit::Audit;
 use crate::context::Context;
 use crate::controller;
+use crate::duties::LeaderDuties;
 use crate::http;
 use crate::keys::{self, KeyState, Keys};
 use crate::lease::{Elector, Leadership};
 use crate::ledger::Ledger;
 use crate::metrics::{Metrics, StateLabels};
-use crate::rotation::LeaderDuties;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, CustomResourceExt};
 use seal_shared::sealed_secret::SealedSecret;
@@ -132,6 +132,10 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
             leading: leading.clone(),
             published: published.clone(),
             ledger: ledger.clone(),
+            reseal_limit: Arc::new(crate::reseal::RateLimit::new(
+                args.reseal_rate,
+                args.reseal_burst,
+            )),
         },
     );
     parts.spawn(async move {

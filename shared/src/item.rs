@@ -138,6 +138,9 @@ pub struct Unsealed {
     pub value: Zeroizing<Vec<u8>>,
     pub key_id: KeyId,
     pub binding: Binding,
+    /// The ids of every key the item is sealed to, in its header's order. Authenticated:
+    /// they are read from the header whose MAC the opening checked.
+    pub sealed_to: Vec<KeyId>,
 }
 
 impl std::fmt::Debug for Unsealed {
@@ -146,6 +149,7 @@ impl std::fmt::Debug for Unsealed {
             .field("len", &self.value.len())
             .field("key_id", &self.key_id)
             .field("binding", &self.binding)
+            .field("sealed_to", &self.sealed_to)
             .finish()
     }
 }
@@ -204,7 +208,7 @@ pub fn unseal_item(
             return Err(UnsealError::NotAgeFile);
         }
         (Err(_), _) => return Err(UnsealError::Tampered),
-        (Ok(reader), Some(Ok((binding, _)))) => {
+        (Ok(reader), Some(Ok((binding, sealed_to)))) => {
             // The header MAC has been verified: the binding is authentic from here on.
             if !binding.admits(placement) {
                 return Err(UnsealError::BindingMismatch {
@@ -212,7 +216,7 @@ pub fn unseal_item(
                     found_at: Box::new(placement.clone()),
                 });
             }
-            (reader, binding)
+            (reader, binding, sealed_to)
         }
         (Ok(_), None) => return Err(UnsealError::Binding(BindingStanzaError::Missing)),
     };
@@ -229,6 +233,7 @@ pub fn unseal_item(
         value,
         key_id,
         binding: reader.1,
+        sealed_to: reader.2,
     })
 }
 

@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod metadata;
 pub mod names;
 pub mod public_keys;
+pub mod reseal;
 pub mod scope;
 pub mod sealed_secret;
 pub mod suggest;

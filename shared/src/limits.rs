@@ -10,6 +10,10 @@ pub const MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
 /// Ciphertext of one item: the value plus age's header and per-chunk tags for many recipients.
 pub const MAX_ITEM_CIPHERTEXT_BYTES: usize = MAX_SECRET_DATA_BYTES + 64 * 1024;
 
+/// The body of one reseal request (`POST /v1/reseal`): the base64 of the largest item, plus
+/// room for its place and 64 recipients.
+pub const MAX_RESEAL_REQUEST_BYTES: usize = MAX_ITEM_CIPHERTEXT_BYTES.div_ceil(3) * 4 + 16 * 1024;
+
 /// The most recipients one item may be sealed to: one per cluster plus recovery keys is a
 /// handful; this is far above that, and it lets the header bounds below hold for every item
 /// seal writes, so seal never writes an item it would refuse to open.

@@ -18,6 +18,7 @@ mod kubectl_plugin;
 mod leadership;
 mod observability;
 mod operator;
+mod reseal;
 mod rotation;
 mod sentinel;
 mod smoke;

@@ -5,6 +5,7 @@ pub mod import;
 pub mod keygen;
 pub mod keys;
 mod literal;
+pub mod reseal;
 pub mod restore;
 pub mod retire;
 pub mod rotate;

@@ -150,7 +150,7 @@ fn count(findings: &[Finding], severity: Severity) -> usize {
 
 /// The files to check: each PATH that is a file, and every manifest under each directory
 /// that no ignore file excludes. Symbolic links are not followed into directories.
-fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+pub(crate) fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = BTreeSet::new();
     for path in paths {
         check_path_arg(path, "PATH").map_err(Failure::usage)?;
@@ -197,7 +197,7 @@ fn is_manifest(path: &Path) -> bool {
             .any(|ext| name.ends_with(ext))
 }
 
-fn shown(path: &Path) -> String {
+pub(crate) fn shown(path: &Path) -> String {
     let text = path.display().to_string();
     clean(text.strip_prefix("./").unwrap_or(&text))
 }
@@ -478,7 +478,7 @@ fn check_sealed(
             } else if !cluster.contains(&KeyState::Current) {
                 problem(
                     Severity::Warning,
-                    "sealed only to keys that no longer seal (decrypt-only); reseal it to the current key (seal rotate)".to_owned(),
+                    "sealed only to keys that no longer seal (decrypt-only); reseal it to the current key: seal reseal".to_owned(),
                 );
             }
         }

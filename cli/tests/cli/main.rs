@@ -10,6 +10,7 @@ mod manifests;
 mod merge;
 mod recipients;
 mod refusals;
+mod reseal;
 mod roundtrip;
 mod show;
 mod support;
