@@ -291,3 +291,106 @@ pub fn read_recipients_file(path: &Path, given_as: &str) -> Result<Vec<SealRecip
     }
     Ok(found)
 }
+
+/// A manifest to work on, and whether the user named it (rather than a directory holding it):
+/// a named file that is not what the command expects is an error, a found one is passed over.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Manifest {
+    pub path: PathBuf,
+    pub named: bool,
+}
+
+/// The manifests `paths` name: each path that is a file, as given, and every `.yaml`, `.yml`
+/// and `.json` file under each directory that no ignore file excludes (`.gitignore`,
+/// `.git/info/exclude`, `.ignore`; not the user's global gitignore, so every machine sees
+/// the same files). Hidden files are included: a plaintext Secret in a hidden directory is
+/// still a Secret. Symbolic links are not followed into directories, so a loop cannot make
+/// the walk endless. Sorted, each file once. `given_as` names the argument in errors.
+pub fn collect_manifests(paths: &[PathBuf], given_as: &str) -> Result<Vec<Manifest>> {
+    let mut named = std::collections::BTreeSet::new();
+    let mut found = std::collections::BTreeSet::new();
+    for path in paths {
+        check_path_arg(path, given_as)?;
+        let meta = fs::metadata(path)
+            .map_err(|e| Failure::io(format!("cannot read {}", path.display()), e))?;
+        if meta.is_file() {
+            named.insert(path.clone());
+            continue;
+        }
+        let walker = ignore::WalkBuilder::new(path)
+            .hidden(false)
+            .git_global(false)
+            .require_git(false)
+            .filter_entry(|entry| entry.file_name() != ".git")
+            .build();
+        for entry in walker {
+            let entry = entry.map_err(|e| {
+                Failure::new(format!(
+                    "cannot search {}: {}",
+                    path.display(),
+                    crate::failure::clean(&e.to_string())
+                ))
+                .hint("check the directory's permissions and any ignore file under it")
+            })?;
+            if entry.file_type().is_some_and(|t| t.is_file()) && is_manifest(entry.path()) {
+                found.insert(entry.into_path());
+            }
+        }
+    }
+    let mut manifests: Vec<Manifest> = named
+        .iter()
+        .map(|path| Manifest {
+            path: path.clone(),
+            named: true,
+        })
+        .collect();
+    manifests.extend(
+        found
+            .into_iter()
+            .filter(|path| !named.contains(path))
+            .map(|path| Manifest { path, named: false }),
+    );
+    manifests.sort();
+    Ok(manifests)
+}
+
+/// A file a directory walk takes for a manifest: YAML or JSON, but not seal's own
+/// `.seal.yaml`.
+fn is_manifest(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    name != crate::config::FILE_NAME
+        && [".yaml", ".yml", ".json"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+}
+
+/// Where the output for `path` goes beside it: SUFFIX before the extension (`dir/db.yaml`
+/// with `.sealed` gives `dir/db.sealed.yaml`), with `extension` in place of the file's own
+/// when given.
+pub fn beside(path: &Path, suffix: &str, extension: Option<&str>) -> PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = extension.map(str::to_owned).or_else(|| {
+        path.extension()
+            .map(|ext| ext.to_string_lossy().into_owned())
+    });
+    let name = match ext {
+        Some(ext) => format!("{stem}{suffix}.{ext}"),
+        None => format!("{stem}{suffix}"),
+    };
+    path.with_file_name(name)
+}
+
+/// A suffix for outputs written beside their inputs (`--suffix`): something to add to a file
+/// name, not a path, and not nothing (that would replace the input).
+pub fn check_suffix(suffix: &str) -> Result<()> {
+    if suffix.is_empty() || suffix.contains('/') || suffix.contains('\0') {
+        return Err(
+            Failure::new("--suffix must be non-empty and name no directory")
+                .hint("pass a suffix such as .sealed (db.yaml becomes db.sealed.yaml)"),
+        );
+    }
+    Ok(())
+}

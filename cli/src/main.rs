@@ -10,6 +10,7 @@ mod failure;
 mod files;
 mod given_as;
 mod keylist;
+mod progress;
 mod recipients;
 
 use std::process::ExitCode;

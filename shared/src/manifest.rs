@@ -246,6 +246,32 @@ pub fn parse_secrets(text: &str) -> Result<Vec<PlainSecret>> {
         .collect()
 }
 
+/// What a document is, by its `kind` alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DocumentKind {
+    /// `kind: Secret`, whatever its `apiVersion` (a wrong one is for [`parse_secrets`] to
+    /// refuse).
+    Secret,
+    SealedSecret,
+    Other,
+}
+
+/// The kind of every document in `text`, reading `kind` only: for commands that search
+/// directories and pass over files that hold no Secret. The same YAML rules and limits as
+/// [`parse_secrets`].
+pub fn document_kinds(text: &str) -> Result<Vec<DocumentKind>> {
+    let heads: Vec<DocumentHead> = yaml::from_multiple(text)?;
+    Ok(heads
+        .iter()
+        .map(|head| match head.kind.as_deref() {
+            Some("Secret") => DocumentKind::Secret,
+            Some("SealedSecret") => DocumentKind::SealedSecret,
+            _ => DocumentKind::Other,
+        })
+        .collect())
+}
+
 fn check_head(index: usize, head: &DocumentHead) -> Result<()> {
     let problem = match (head.api_version.as_deref(), head.kind.as_deref()) {
         (Some("v1"), Some("Secret")) => return Ok(()),

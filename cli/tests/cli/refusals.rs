@@ -261,7 +261,7 @@ fn bad_manifests() {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    t.manifest(many, &["too large or too complex"]);
+    t.manifest(many, &["more than 250000 YAML nodes", "split the file"]);
     t.manifest(
         "apiVersion: v1\nkind: Secret\nstringData: {a: &x b, c: *y}\n",
         &["in.yaml: line 3"],
