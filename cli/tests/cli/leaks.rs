@@ -186,11 +186,17 @@ fn a_private_key_given_as_an_identity_file_name_or_input() {
         &[],
         &["the input file: ", NOT_SHARED],
     );
-    // An extra argument clap does not expect: its message quotes it, seal withholds it.
+    // An argument clap does not expect: its message quotes it, seal withholds it.
+    let run =
+        k.ws.seal(&["keygen", &k.key])
+            .usage_error()
+            .stderr_has("(private key withheld)");
+    assert_hidden(&run, &k.key);
+    // One of several inputs: named by the argument, never shown.
     let run =
         k.ws.seal(&["encrypt", "-r", &k.recipient, "s.yaml", &k.key])
             .usage_error()
-            .stderr_has("(private key withheld)");
+            .stderr_has(NOT_SHARED);
     assert_hidden(&run, &k.key);
 }
 

@@ -3,15 +3,15 @@
 //! tried; one that fails is reported with its name and gets no output, the others are
 //! written, and the run exits 1.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use rayon::prelude::*;
+use seal_shared::Scope;
 use seal_shared::manifest::{DocumentKind, document_kinds, parse_secrets};
-use seal_shared::sealed_secret::{SealRequest, SealedSecret, seal_secret};
-use seal_shared::{Scope, yaml};
+use seal_shared::sealed_secret::{SealRequest, SealedSecret, seal_secret, sealed_to_yaml};
 
 use super::{Args, pick};
 use crate::config::{self, Config};
@@ -150,7 +150,7 @@ fn refuse_ambiguous(args: &Args) -> Result<()> {
 fn plan(manifests: Vec<Manifest>, suffix: &str) -> Result<(Vec<Job>, usize)> {
     let mut jobs = Vec::new();
     let mut skipped = 0;
-    let mut inputs = HashMap::new();
+    let mut inputs = HashSet::new();
     let mut outputs: HashMap<PathBuf, PathBuf> = HashMap::new();
     for input in manifests {
         if is_sealed_output(&input.path, suffix) {
@@ -158,7 +158,7 @@ fn plan(manifests: Vec<Manifest>, suffix: &str) -> Result<(Vec<Job>, usize)> {
             continue;
         }
         // The same file named twice (a.yaml and ./a.yaml, or a file and its directory).
-        if inputs.insert(config::resolve(&input.path), ()).is_some() {
+        if !inputs.insert(config::resolve(&input.path)) {
             continue;
         }
         let output = output_for(&input.path, suffix);
@@ -318,10 +318,11 @@ fn seal_file(
         .within(&name)?;
     let items = secrets.iter().map(|s| s.data.len()).sum();
     drop(secrets);
-    let text = yaml::to_string_multiple(&sealed).within(&name)?;
+    let count = sealed.len();
+    let text = sealed_to_yaml(sealed).within(&name)?;
     write_atomic(&job.output, text.as_bytes(), Mode::Public)?;
     Ok(Outcome::Sealed {
-        secrets: sealed.len(),
+        secrets: count,
         items,
         source: announced_source(&resolved),
     })
@@ -379,9 +380,9 @@ fn report(
     started: Instant,
 ) -> Result<()> {
     let (mut files, mut secrets, mut items, mut no_secret) = (0, 0, 0, 0);
-    let mut failed = Vec::new();
+    let mut failed = 0;
     let mut sources: BTreeMap<String, usize> = BTreeMap::new();
-    for (job, outcome) in jobs.iter().zip(outcomes) {
+    for outcome in outcomes {
         match outcome {
             Outcome::Sealed {
                 secrets: s,
@@ -398,7 +399,7 @@ fn report(
             Outcome::NoSecret => no_secret += 1,
             Outcome::Failed(failure) => {
                 eprintln!("{failure}");
-                failed.push(&job.input.path);
+                failed += 1;
             }
         }
     }
@@ -424,10 +425,9 @@ fn report(
             plural(outputs_skipped, "file")
         ));
     }
-    if !failed.is_empty() {
+    if failed > 0 {
         return Err(Failure::new(format!(
-            "{} of {} not sealed (each is named above, and has no output); {summary}",
-            failed.len(),
+            "{failed} of {} not sealed (each is named above, and has no output); {summary}",
             plural(jobs.len(), "file")
         ))
         .hint(
