@@ -207,67 +207,6 @@ pub fn seal_items_into<'v>(
     Ok(())
 }
 
-/// SealedSecrets as YAML, byte for byte what [`yaml::to_string_multiple`] writes, in less
-/// time: the items' base64, nearly all of the bytes, is put in place after the emitter has
-/// written the rest around a stand-in, instead of being scanned by it character by character
-/// for whether it needs quotes. Base64 of an age file never does: it starts with `YWdl`
-/// ("age") and has no space, colon or `#`, so the emitter would write it as it is. When a
-/// value is anything else, or something else in the documents reads like the stand-in, the
-/// emitter writes the whole text as usual.
-pub fn sealed_to_yaml(mut docs: Vec<SealedSecret>) -> Result<String> {
-    // A control character is always escaped by the emitter, so the stand-in's written form is
-    // one quoted token; a label holding it too is caught by the count below.
-    let mut values = Vec::new();
-    for doc in &mut docs {
-        for value in doc.spec.encrypted_data.values_mut() {
-            values.push(std::mem::replace(value, STAND_IN.to_owned()));
-        }
-    }
-    let token = stand_in_token()?;
-    let token = token.as_str();
-    let skeleton = yaml::to_string_multiple(&docs)?;
-    let plain = |v: &String| {
-        v.starts_with("YWdl")
-            && v.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
-    };
-    if skeleton.matches(token).count() != values.len() || !values.iter().all(plain) {
-        let mut values = values.into_iter();
-        for doc in &mut docs {
-            for value in doc.spec.encrypted_data.values_mut() {
-                *value = values.next().unwrap_or_default();
-            }
-        }
-        return yaml::to_string_multiple(&docs);
-    }
-    let mut out =
-        String::with_capacity(skeleton.len() + values.iter().map(String::len).sum::<usize>());
-    let mut pieces = skeleton.split(token);
-    for value in &values {
-        out.push_str(pieces.next().unwrap_or_default());
-        out.push_str(value);
-    }
-    for rest in pieces {
-        out.push_str(rest);
-    }
-    Ok(out)
-}
-
-/// What [`sealed_to_yaml`] puts where each item goes. A control character is always
-/// escaped by the emitter, so its written form is one quoted token; a label or annotation
-/// holding it too is caught by counting.
-const STAND_IN: &str = "\u{1}seal-item\u{1}";
-
-/// The stand-in as the emitter writes it as a mapping's value.
-fn stand_in_token() -> Result<String> {
-    let text = yaml::to_string_multiple(&[BTreeMap::from([("k", STAND_IN)])])?;
-    Ok(text
-        .trim_end()
-        .strip_prefix("k: ")
-        .unwrap_or_default()
-        .to_owned())
-}
-
 /// Where a SealedSecret's items must be unsealed: its own namespace and name.
 pub fn placement_of(sealed: &SealedSecret, key: &str) -> Placement {
     Placement::new(
@@ -506,66 +445,6 @@ pub fn for_output(sealed: &SealedSecret) -> SealedSecret {
 mod tests {
     use super::*;
     use crate::keys::SealIdentity;
-
-    #[test]
-    fn sealed_yaml_is_what_the_emitter_writes() {
-        let recipient = SealIdentity::generate().recipient();
-        let secret = |name: &str, labels: &[(&str, &str)]| {
-            let mut sealed = SealedSecret::new(
-                name,
-                SealedSecretSpec {
-                    scope: Scope::Strict,
-                    encrypted_data: BTreeMap::new(),
-                    template: SecretTemplate {
-                        type_: Some("Opaque".into()),
-                        immutable: Some(true),
-                        metadata: TemplateMetadata {
-                            labels: labels
-                                .iter()
-                                .map(|(k, v)| (k.to_string(), v.to_string()))
-                                .collect(),
-                            annotations: BTreeMap::new(),
-                        },
-                    },
-                },
-            );
-            sealed.metadata.namespace = Some("prod".into());
-            let long = [0u8; 3000];
-            let items = [
-                ("a", b"1".as_slice()),
-                ("b.key", long.as_slice()),
-                ("c", b"".as_slice()),
-            ];
-            seal_items_into(&mut sealed, items, std::slice::from_ref(&recipient)).unwrap();
-            sealed
-        };
-        let cases = [
-            vec![secret("db", &[])],
-            vec![
-                secret("db", &[("yes", "on"), ("x", "a: b #c")]),
-                secret("web", &[("n", "\u{1}seal-item\u{1}")]),
-            ],
-        ];
-        // The fast path is taken: the stand-in is found once per item.
-        let token = stand_in_token().unwrap();
-        assert!(token.len() > STAND_IN.len(), "{token:?}");
-        let mut skeleton = cases[0][0].clone();
-        for value in skeleton.spec.encrypted_data.values_mut() {
-            *value = STAND_IN.to_owned();
-        }
-        let text = yaml::to_string_multiple(&[skeleton]).unwrap();
-        assert_eq!(text.matches(&token).count(), 3, "{text}");
-        for docs in cases {
-            let expected = yaml::to_string_multiple(&docs).unwrap();
-            assert_eq!(sealed_to_yaml(docs.clone()).unwrap(), expected);
-        }
-        let mut odd = secret("db", &[]);
-        odd.spec
-            .encrypted_data
-            .insert("d".into(), "not: base64 # at all".into());
-        let expected = yaml::to_string_multiple(std::slice::from_ref(&odd)).unwrap();
-        assert_eq!(sealed_to_yaml(vec![odd]).unwrap(), expected);
-    }
 
     #[test]
     fn items_are_never_bound_to_an_empty_namespace_or_name() {

@@ -8,9 +8,9 @@ use seal_shared::manifest::{PlainSecret, parse_secrets};
 use seal_shared::names::{self, NameKind};
 use seal_shared::sealed_secret::{
     MergeError, SealRequest, SealedSecret, describe_sealed, inspect_entry, parse_sealed_secrets,
-    seal_items_into, seal_secret, sealed_to_yaml, set_items_in_text,
+    seal_items_into, seal_secret, set_items_in_text,
 };
-use seal_shared::{KeyId, Scope};
+use seal_shared::{KeyId, Scope, yaml};
 
 use zeroize::Zeroizing;
 
@@ -233,7 +233,7 @@ pub fn run(mut args: Args) -> Result<()> {
         .map(seal_secret)
         .collect::<Result<Vec<SealedSecret>, _>>()
         .within(input.name())?;
-    let yaml = sealed_to_yaml(sealed)?;
+    let yaml = yaml::to_string_multiple(&sealed)?;
     match (&input, args.in_place) {
         (Input::File(path), true) => write_atomic(path, yaml.as_bytes(), Mode::Public),
         _ => output.write(yaml.as_bytes(), Mode::Public),

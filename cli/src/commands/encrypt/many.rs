@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use rayon::prelude::*;
-use seal_shared::Scope;
 use seal_shared::manifest::{DocumentKind, document_kinds, parse_secrets};
-use seal_shared::sealed_secret::{SealRequest, SealedSecret, seal_secret, sealed_to_yaml};
+use seal_shared::sealed_secret::{SealRequest, SealedSecret, seal_secret};
+use seal_shared::{Scope, yaml};
 
 use super::{Args, pick};
 use crate::config::{self, Config};
@@ -318,11 +318,10 @@ fn seal_file(
         .within(&name)?;
     let items = secrets.iter().map(|s| s.data.len()).sum();
     drop(secrets);
-    let count = sealed.len();
-    let text = sealed_to_yaml(sealed).within(&name)?;
+    let text = yaml::to_string_multiple(&sealed).within(&name)?;
     write_atomic(&job.output, text.as_bytes(), Mode::Public)?;
     Ok(Outcome::Sealed {
-        secrets: count,
+        secrets: sealed.len(),
         items,
         source: announced_source(&resolved),
     })
