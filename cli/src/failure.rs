@@ -12,6 +12,7 @@ use std::io;
 use seal_shared::error::{IdentityError, ManifestProblem, RecipientError};
 use seal_shared::escape::{escape, withhold_identities};
 
+#[derive(Clone)]
 pub struct Failure {
     /// Where: a file, then an object inside it, outermost first.
     context: Vec<String>,

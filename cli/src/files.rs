@@ -291,3 +291,31 @@ pub fn read_recipients_file(path: &Path, given_as: &str) -> Result<Vec<SealRecip
     }
     Ok(found)
 }
+
+/// Where the output for `path` goes beside it: SUFFIX before the extension (`dir/db.yaml`
+/// with `.sealed` gives `dir/db.sealed.yaml`), with `extension` in place of the file's own
+/// when given.
+pub fn beside(path: &Path, suffix: &str, extension: Option<&str>) -> PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = extension.map(str::to_owned).or_else(|| {
+        path.extension()
+            .map(|ext| ext.to_string_lossy().into_owned())
+    });
+    let name = match ext {
+        Some(ext) => format!("{stem}{suffix}.{ext}"),
+        None => format!("{stem}{suffix}"),
+    };
+    path.with_file_name(name)
+}
+
+/// A suffix for outputs written beside their inputs (`--suffix`): something to add to a file
+/// name, not a path, and not nothing (that would replace the input).
+pub fn check_suffix(suffix: &str) -> Result<()> {
+    if suffix.is_empty() || suffix.contains('/') || suffix.contains('\0') {
+        return Err(
+            Failure::new("--suffix must be non-empty and name no directory")
+                .hint("pass a suffix such as .sealed (db.yaml becomes db.sealed.yaml)"),
+        );
+    }
+    Ok(())
+}

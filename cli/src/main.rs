@@ -10,7 +10,9 @@ mod failure;
 mod files;
 mod given_as;
 mod keylist;
+mod progress;
 mod recipients;
+mod walk;
 
 use std::process::ExitCode;
 

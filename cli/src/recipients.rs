@@ -117,6 +117,38 @@ impl Resolved {
     }
 }
 
+/// Where the `.seal.yaml` for `path` (none: stdin) is looked up from: the real file's
+/// directory, the one its path is matched relative to, so a symbolic link cannot pair one
+/// tree's .seal.yaml with another tree's path.
+pub fn config_start(path: Option<&Path>) -> PathBuf {
+    let real = path.map(config::resolve);
+    match real.as_deref().and_then(Path::parent) {
+        Some(dir) => dir.to_path_buf(),
+        None => PathBuf::from("."),
+    }
+}
+
+impl Resolved {
+    /// The recipients `config`'s rule for `path` (none: stdin) names.
+    pub fn from_rule(config: &Config, path: Option<&Path>) -> Result<Resolved> {
+        let matched = path.map(|p| config.relative(p));
+        let subject = match &matched {
+            Some(relative) => Subject::Path(relative),
+            None => Subject::Unnamed,
+        };
+        let rule = config.rule_for(&subject)?;
+        Ok(Resolved {
+            recipients: rule.recipients.clone(),
+            scope: rule.scope,
+            source: Source::Rule {
+                config: config.path.clone(),
+                index: rule.index,
+                matched,
+            },
+        })
+    }
+}
+
 pub fn list(ids: &[KeyId]) -> String {
     if ids.is_empty() {
         return "(none)".to_owned();
@@ -156,29 +188,8 @@ impl RecipientArgs {
             Target::File(path) => Some(path),
             Target::Stdin => None,
         });
-        // Looked up from the real file's directory, the one its path is matched relative to,
-        // so a symbolic link cannot pair one tree's .seal.yaml with another tree's path.
-        let real = path.map(config::resolve);
-        let start = match real.as_deref().and_then(Path::parent) {
-            Some(dir) => dir.to_path_buf(),
-            None => PathBuf::from("."),
-        };
-        if let Some(config) = Config::find(&start)? {
-            let matched = path.map(|p| config.relative(p));
-            let subject = match &matched {
-                Some(relative) => Subject::Path(relative),
-                None => Subject::Unnamed,
-            };
-            let rule = config.rule_for(&subject)?;
-            return Ok(Resolved {
-                recipients: rule.recipients.clone(),
-                scope: rule.scope,
-                source: Source::Rule {
-                    config: config.path.clone(),
-                    index: rule.index,
-                    matched,
-                },
-            });
+        if let Some(config) = Config::find(&config_start(path))? {
+            return Resolved::from_rule(&config, path);
         }
         if !ask_cluster {
             return Err(Failure::new(format!(

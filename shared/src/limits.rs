@@ -27,3 +27,17 @@ pub const MAX_HEADER_STANZAS: usize = MAX_RECIPIENTS + 2;
 /// seal writes (64 recipients, a namespace, name and key of the longest lengths Kubernetes
 /// allows) is about 8.5 KiB.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// YAML nodes (scalars, mappings, sequences) in one input, every document together: what
+/// bounds the memory a parse takes. serde-saphyr's default, made explicit: 10,000 Secrets of
+/// five items (about 23 nodes each) fit.
+pub const MAX_YAML_NODES: usize = 250_000;
+
+/// Parser events in one input (a node, a mapping's or sequence's end, a document's start or
+/// end are one each). serde-saphyr's default, made explicit.
+pub const MAX_YAML_EVENTS: usize = 1_000_000;
+
+/// Documents in one input. Each document is at least two events (its start and end), so the
+/// event limit binds first: this limit never refuses a stream the others accept. A file of
+/// many Secrets is limited by its size and its nodes, not by how many Secrets it holds.
+pub const MAX_YAML_DOCUMENTS: usize = MAX_YAML_EVENTS / 2;

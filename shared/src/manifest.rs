@@ -69,7 +69,7 @@ pub(crate) const SECRET_FIELDS: [&str; 7] = [
 const META_FIELDS: [&str; 4] = ["name", "namespace", "labels", "annotations"];
 
 /// What every document must say about itself before it is read as a Secret.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct DocumentHead {
     api_version: Option<String>,
@@ -172,6 +172,8 @@ impl<'de> Deserialize<'de> for InputMeta {
 
 #[derive(Default)]
 struct InputSecret {
+    /// The document's head, read in the same pass as the rest.
+    head: DocumentHead,
     metadata: Option<InputMeta>,
     type_: Option<String>,
     immutable: Option<bool>,
@@ -195,9 +197,8 @@ impl<'de> Deserialize<'de> for InputSecret {
                 let mut secret = InputSecret::default();
                 while let Some(key) = map.next_key::<Spanned<String>>()? {
                     match key.value.as_str() {
-                        "apiVersion" | "kind" => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
+                        "apiVersion" => secret.head.api_version = map.next_value()?,
+                        "kind" => secret.head.kind = map.next_value()?,
                         "metadata" => secret.metadata = map.next_value()?,
                         "type" => secret.type_ = map.next_value()?,
                         "immutable" => secret.immutable = map.next_value()?,
@@ -224,9 +225,30 @@ impl<'de> Deserialize<'de> for InputSecret {
 /// error rather than silently skipped, so nothing a user meant to seal is left out; so is a
 /// field Kubernetes does not know, so that a typo (`stringdata:`) cannot seal an empty Secret.
 /// Server and client bookkeeping ([`metadata`]) is dropped.
+///
+/// One parse in the usual case. Every document's head is checked before any document is
+/// read as a Secret, so that a Deployment among Secrets is reported as such rather than by
+/// the first field of it that a Secret cannot have: when the whole stream does not read as
+/// Secrets, the heads alone are read again to say why.
 pub fn parse_secrets(text: &str) -> Result<Vec<PlainSecret>> {
-    let heads: Vec<DocumentHead> = yaml::from_multiple(text)?;
-    if heads.is_empty() {
+    let inputs: Vec<InputSecret> = match yaml::from_multiple(text) {
+        Ok(inputs) => inputs,
+        Err(error) => {
+            let heads: Vec<DocumentHead> = yaml::from_multiple(text)?;
+            check_heads(heads.iter())?;
+            return Err(error);
+        }
+    };
+    check_heads(inputs.iter().map(|input| &input.head))?;
+    inputs
+        .into_iter()
+        .enumerate()
+        .map(|(index, input)| convert(index, input))
+        .collect()
+}
+
+fn check_heads<'a>(heads: impl ExactSizeIterator<Item = &'a DocumentHead>) -> Result<()> {
+    if heads.len() == 0 {
         return Err(ManifestError {
             document: 1,
             object: None,
@@ -235,15 +257,36 @@ pub fn parse_secrets(text: &str) -> Result<Vec<PlainSecret>> {
         }
         .into());
     }
-    for (index, head) in heads.iter().enumerate() {
+    for (index, head) in heads.enumerate() {
         check_head(index, head)?;
     }
-    let inputs: Vec<InputSecret> = yaml::from_multiple(text)?;
-    inputs
-        .into_iter()
-        .enumerate()
-        .map(|(index, input)| convert(index, input))
-        .collect()
+    Ok(())
+}
+
+/// What a document is, by its `kind` alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DocumentKind {
+    /// `kind: Secret`, whatever its `apiVersion` (a wrong one is for [`parse_secrets`] to
+    /// refuse).
+    Secret,
+    SealedSecret,
+    Other,
+}
+
+/// The kind of every document in `text`, reading `kind` only: for commands that search
+/// directories and pass over files that hold no Secret. The same YAML rules and limits as
+/// [`parse_secrets`].
+pub fn document_kinds(text: &str) -> Result<Vec<DocumentKind>> {
+    let heads: Vec<DocumentHead> = yaml::from_multiple(text)?;
+    Ok(heads
+        .iter()
+        .map(|head| match head.kind.as_deref() {
+            Some("Secret") => DocumentKind::Secret,
+            Some("SealedSecret") => DocumentKind::SealedSecret,
+            _ => DocumentKind::Other,
+        })
+        .collect())
 }
 
 fn check_head(index: usize, head: &DocumentHead) -> Result<()> {

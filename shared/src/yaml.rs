@@ -8,10 +8,24 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::escape::escape;
+use crate::limits::{MAX_YAML_DOCUMENTS, MAX_YAML_EVENTS, MAX_YAML_NODES};
 
 /// Parses every document of a YAML (or JSON) stream. Duplicate keys are errors.
 pub fn from_multiple<T: DeserializeOwned>(text: &str) -> Result<Vec<T>> {
-    serde_saphyr::from_multiple(text).map_err(|e| yaml_error(&e))
+    serde_saphyr::from_multiple_with_options(text, parse_options()).map_err(|e| yaml_error(&e))
+}
+
+/// serde-saphyr's defaults (duplicate keys refused, budgets on), with the budgets of
+/// [`crate::limits`]: its own document limit (1,024) would refuse a file of many Secrets
+/// that the byte and node limits accept.
+fn parse_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = MAX_YAML_NODES;
+    budget.max_events = MAX_YAML_EVENTS;
+    budget.max_documents = MAX_YAML_DOCUMENTS;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }
 
 /// The error in plain words with its position. Never the parser's own text where that can
@@ -85,9 +99,17 @@ fn message(error: &serde_saphyr::Error) -> Cow<'_, str> {
             ..
         } => Cow::Borrowed("the document is nested too deeply for a Secret manifest"),
         E::Budget {
-            breach: B::Documents { documents },
+            breach: B::Documents { .. },
             ..
-        } => Cow::Owned(format!("too many documents ({documents})")),
+        } => Cow::Owned(format!(
+            "more than {MAX_YAML_DOCUMENTS} documents in one input; split the file"
+        )),
+        E::Budget {
+            breach: B::Nodes { .. },
+            ..
+        } => Cow::Owned(format!(
+            "more than {MAX_YAML_NODES} YAML nodes (keys, values, mappings, lists) in one input; split the file"
+        )),
         E::Budget { .. }
         | E::AliasReplayCounterOverflow { .. }
         | E::AliasReplayLimitExceeded { .. }

@@ -1,3 +1,5 @@
+mod many;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -26,6 +28,7 @@ use crate::recipients::{RecipientArgs, Resolved, Target, list};
     seal encrypt --merge-into secret.sealed.yaml rotated-password.yaml\n  \
     seal encrypt --filename clusters/prod/db.yaml < db.yaml   # stdin, with that path's .seal.yaml rule\n  \
     seal encrypt -w secret.yaml     # replace the plain file with its sealed form\n  \
+    seal encrypt -R keys.txt db.yaml redis.yaml clusters/   # writes db.sealed.yaml, ... beside each\n  \
     seal encrypt --name db -n prod --from-file password=./pw.txt --from-literal user=admin\n  \
     printf '%s' \"$PASSWORD\" | seal encrypt --raw --name db -n prod --key password\n\n\
     Values given with --from-literal are visible to other users in the process list (ps) and \
@@ -34,11 +37,24 @@ use crate::recipients::{RecipientArgs, Resolved, Target, list};
     Recipients come from -r/-R, else from the nearest .seal.yaml (which must have a rule for the \
     file; for stdin, name the file with --filename), else from the cluster's current key. \
     With --merge-into, the target file picks the rule, and new items go to the same keys as its \
-    other items.")]
+    other items.\n\n\
+    With several inputs or a directory, each file's SealedSecrets go beside it (--suffix), each \
+    with its own .seal.yaml rule, on every core; a file in a directory that holds no Secret is \
+    passed over. Every file is tried: one that fails is named with its error and gets no \
+    output, the others are written, and seal exits 1. A summary line ends the run.")]
 pub struct Args {
-    /// Secret manifest(s) to seal: YAML or JSON, one or many documents; `-` or absent for stdin
-    #[arg(value_name = "FILE", conflicts_with_all = ["from_literal", "from_file", "raw"])]
-    input: Option<PathBuf>,
+    /// Secret manifest(s) to seal: YAML or JSON, one or many documents; `-` or absent for
+    /// stdin. Several files, or a directory (searched for .yaml, .yml and .json files holding
+    /// Secrets, skipping what .gitignore ignores), write each input's SealedSecrets beside it
+    #[arg(value_name = "FILE|DIR", conflicts_with_all = ["from_literal", "from_file", "raw"])]
+    input: Vec<PathBuf>,
+
+    /// Write each input's SealedSecrets beside it, SUFFIX put before the extension (db.yaml
+    /// gives db.sealed.yaml; a .json input gives .yaml), atomically; files already ending in
+    /// SUFFIX are skipped. Implied, as .sealed, by several inputs or a directory; give it to
+    /// do the same for one file [default: .sealed]
+    #[arg(long, value_name = "SUFFIX", conflicts_with_all = ["output", "in_place", "merge_into", "raw", "from_literal", "from_file"])]
+    suffix: Option<String>,
 
     /// Seal a Secret with this item instead of reading a manifest (needs --name); repeatable.
     /// The value is visible in the process list: prefer --from-file
@@ -121,7 +137,17 @@ pub fn run(mut args: Args) -> Result<()> {
                 .hint("a manifest sets its own `type:`; drop --type"),
         );
     }
-    let input = Input::from_arg(args.input.as_deref());
+    if many::wanted(&args) {
+        let scope = flag_scope(&args)?;
+        check_flag_name(
+            &args.namespace,
+            NameKind::Namespace,
+            "namespace",
+            "-n/--namespace",
+        )?;
+        return many::run(&args, scope);
+    }
+    let input = Input::from_arg(args.input.first().map(PathBuf::as_path));
     if let Input::File(path) = &input {
         check_path_arg(path, "the input file")?;
     }

@@ -4,10 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 use seal_shared::names::{self, NameKind};
@@ -18,13 +15,14 @@ use serde_json::Value;
 use crate::bitnami::keys::{ControllerKeys, KeysError};
 use crate::bitnami::object::{self, API_VERSION};
 use crate::failure::{Context, Failure, Result, say};
-use crate::files::{Input, KeyFile, Mode, check_path_arg, read_key_file, write_atomic};
+use crate::files::{
+    Input, KeyFile, Mode, beside, check_path_arg, check_suffix, read_key_file, write_atomic,
+};
+use crate::progress::Progress;
 use crate::recipients::{RecipientArgs, Target, list};
 
 /// The annotation that lets seal-operator take over the Secret a Bitnami SealedSecret owns.
 const ADOPT: &str = "seal.dev/adopt-existing-secret";
-/// Below this many files a run is quick enough to need no progress bar.
-const PROGRESS_FROM: usize = 20;
 
 /// Import SealedSecrets from other tools
 #[derive(clap::Args, Debug)]
@@ -125,13 +123,8 @@ fn bitnami(args: BitnamiArgs) -> Result<()> {
         .map_err(keys_failure)
         .within(args.controller_keys.display())?;
     drop(keys_text);
-    if let Some(suffix) = &args.suffix
-        && (suffix.is_empty() || suffix.contains('/'))
-    {
-        return Err(
-            Failure::new("--suffix must be non-empty and name no directory")
-                .hint("pass a suffix such as .seal (db.yaml becomes db.seal.yaml)"),
-        );
+    if let Some(suffix) = &args.suffix {
+        check_suffix(suffix)?;
     }
     if let Some(namespace) = &args.namespace {
         names::check(NameKind::Namespace, namespace)
@@ -156,7 +149,7 @@ fn bitnami(args: BitnamiArgs) -> Result<()> {
         .par_iter()
         .map(|(path, named)| {
             let outcome = convert_file(path, *named, &keys, &recipients, &args);
-            progress.step();
+            progress.file_done();
             (path.clone(), outcome)
         })
         .collect();
@@ -312,7 +305,7 @@ fn try_convert(
     let text =
         yaml::to_string_multiple(&sealed).map_err(|e| ("values seal refuses", Failure::from(e)))?;
     let target = match &args.suffix {
-        Some(suffix) => beside(path, suffix),
+        Some(suffix) => beside(path, suffix, None),
         None => path.to_path_buf(),
     };
     if !args.dry_run {
@@ -329,16 +322,6 @@ fn try_convert(
         objects: described,
         keys,
     })
-}
-
-/// `dir/db.yaml` with `.seal`: `dir/db.seal.yaml`.
-fn beside(path: &Path, suffix: &str) -> PathBuf {
-    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-    let name = match path.extension() {
-        Some(ext) => format!("{stem}{suffix}.{}", ext.to_string_lossy()),
-        None => format!("{stem}{suffix}"),
-    };
-    path.with_file_name(name)
 }
 
 fn report(outcomes: &[(PathBuf, Outcome)], dry_run: bool) -> Result<()> {
@@ -407,51 +390,4 @@ fn report(outcomes: &[(PathBuf, Outcome)], dry_run: bool) -> Result<()> {
     }
     say(summary);
     Ok(())
-}
-
-/// A one-line bar on stderr, only when stderr is a terminal and the run is long enough to
-/// want one: in a pipe or a CI log it would be noise.
-struct Progress {
-    total: usize,
-    done: AtomicUsize,
-    out: Option<Mutex<std::io::Stderr>>,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        let stderr = std::io::stderr();
-        let show = total >= PROGRESS_FROM && stderr.is_terminal();
-        Progress {
-            total,
-            done: AtomicUsize::new(0),
-            out: show.then(|| Mutex::new(stderr)),
-        }
-    }
-
-    fn step(&self) {
-        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some(out) = &self.out
-            && let Ok(mut out) = out.lock()
-        {
-            const WIDTH: usize = 30;
-            let filled = done * WIDTH / self.total.max(1);
-            let _ = write!(
-                out,
-                "\r[{}{}] {done}/{} files",
-                "#".repeat(filled),
-                " ".repeat(WIDTH - filled),
-                self.total
-            );
-            let _ = out.flush();
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(out) = &self.out
-            && let Ok(mut out) = out.lock()
-        {
-            let _ = write!(out, "\r\x1b[2K");
-            let _ = out.flush();
-        }
-    }
 }

@@ -13,8 +13,9 @@ use serde_json::Value;
 
 use crate::config::{self, Config, Subject};
 use crate::failure::{Failure, Result, clean};
-use crate::files::{Input, check_path_arg, write_stdout};
+use crate::files::{Input, write_stdout};
 use crate::keylist::{KeyList, KeyState};
+use crate::walk::collect_manifests;
 
 /// Check sealed files in a repository without any private key: the CI gate
 #[derive(clap::Args, Debug)]
@@ -149,52 +150,10 @@ fn count(findings: &[Finding], severity: Severity) -> usize {
 }
 
 /// The files to check: each PATH that is a file, and every manifest under each directory
-/// that no ignore file excludes. Symbolic links are not followed into directories.
+/// that no ignore file excludes (see [`collect_manifests`]).
 pub(crate) fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut files = BTreeSet::new();
-    for path in paths {
-        check_path_arg(path, "PATH").map_err(Failure::usage)?;
-        let meta = std::fs::metadata(path)
-            .map_err(|e| Failure::io(format!("cannot read {}", path.display()), e).usage())?;
-        if meta.is_file() {
-            files.insert(path.clone());
-            continue;
-        }
-        let walker = ignore::WalkBuilder::new(path)
-            // A plaintext Secret in a hidden directory is still a leak.
-            .hidden(false)
-            // The same result on every machine: not the user's global gitignore.
-            .git_global(false)
-            .require_git(false)
-            .filter_entry(|entry| entry.file_name() != ".git")
-            .build();
-        for entry in walker {
-            let entry = entry.map_err(|e| {
-                Failure::new(format!(
-                    "cannot search {}: {}",
-                    path.display(),
-                    clean(&e.to_string())
-                ))
-                .hint("check the directory's permissions and any ignore file under it")
-                .usage()
-            })?;
-            if entry.file_type().is_some_and(|t| t.is_file()) && is_manifest(entry.path()) {
-                files.insert(entry.into_path());
-            }
-        }
-    }
-    Ok(files.into_iter().collect())
-}
-
-fn is_manifest(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    name != config::FILE_NAME
-        && [".yaml", ".yml", ".json"]
-            .iter()
-            .any(|ext| name.ends_with(ext))
+    let manifests = collect_manifests(paths, "PATH").map_err(Failure::usage)?;
+    Ok(manifests.into_iter().map(|m| m.path).collect())
 }
 
 pub(crate) fn shown(path: &Path) -> String {

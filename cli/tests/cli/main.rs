@@ -7,6 +7,7 @@ mod interop;
 mod leaks;
 mod literal;
 mod manifests;
+mod many;
 mod merge;
 mod recipients;
 mod refusals;
