@@ -98,6 +98,15 @@ pub fn due(set: &KeySet, now: Timestamp, period: Duration, request: Option<&str>
     .then_some(Due::PeriodElapsed)
 }
 
+/// How long to wait before retrying a step that failed on the API: from half a second,
+/// doubling, never longer than the tick. Nothing else may wake the loop once the API server
+/// is back (a ConfigMap not yet written has no watch event to send), so waiting a whole tick
+/// would leave a new cluster without published keys for that long.
+fn next_retry(last: Option<Duration>, tick: Duration) -> Duration {
+    last.map_or(Duration::from_millis(500), |d| d.saturating_mul(2))
+        .min(tick)
+}
+
 /// The active keys that must become decrypt-only: all but the sealing key.
 pub fn surplus_active(set: &KeySet) -> Vec<&KeyInfo> {
     let current = set.current().map(|k| k.id);
@@ -168,20 +177,24 @@ impl LeaderDuties {
         };
         let mut published: Option<Published> = None;
         let mut backup_failing: Option<String> = None;
+        let mut retry: Option<Duration> = None;
         loop {
             transitions.borrow_and_update();
             if leading.is_leading() {
                 match self.step(&leading, &mut published).await {
-                    Ok(()) => {}
+                    Ok(()) => retry = None,
                     Err(Failure::Backup(error)) => {
+                        retry = None;
                         self.backup_failed(&error, &mut backup_failing).await
                     }
                     Err(Failure::Api(error)) => {
+                        retry = Some(next_retry(retry, tick));
                         tracing::warn!(%error, "leader duties failed; retrying");
                     }
                 }
             } else {
                 published = None;
+                retry = None;
             }
             // A retired key due for deletion before the next tick is deleted on time.
             let wake = crate::retire::next_deletion(
@@ -189,7 +202,8 @@ impl LeaderDuties {
                 self.retire_grace,
                 Timestamp::now(),
             )
-            .map_or(tick, |due| due.clamp(Duration::from_millis(100), tick));
+            .map_or(tick, |due| due.clamp(Duration::from_millis(100), tick))
+            .min(retry.unwrap_or(tick));
             tokio::select! {
                 _ = tokio::time::sleep(wake) => {}
                 _ = changes.changed() => {}
@@ -298,6 +312,23 @@ impl LeaderDuties {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_step_is_retried_soon_then_less_often_never_beyond_the_tick() {
+        let tick = Duration::from_secs(10);
+        let mut waits = Vec::new();
+        let mut last = None;
+        for _ in 0..7 {
+            let next = next_retry(last, tick);
+            waits.push(next.as_millis());
+            last = Some(next);
+        }
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 10000, 10000]);
+        assert_eq!(
+            next_retry(None, Duration::from_millis(200)),
+            Duration::from_millis(200)
+        );
+    }
 
     fn key(id: &str, created: &str, state: KeyState, answers: Option<&str>) -> KeyInfo {
         KeyInfo {

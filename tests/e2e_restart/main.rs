@@ -179,6 +179,11 @@ async fn replicas_never_lead_at_once_across_etcd_restarts() -> Result<()> {
         cluster(&["restart-etcd", outage]).await?;
         eventually("one leader after etcd came back", WAIT, leading).await?;
     }
+    // Ready: keys loaded, and on the leader the public-key ConfigMap written, which sealing
+    // below reads.
+    for replica in &replicas {
+        replica.wait_ready().await?;
+    }
     let secrets = ns.api::<Secret>();
     ns.api::<SealedSecret>()
         .create(
