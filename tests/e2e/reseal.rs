@@ -289,22 +289,82 @@ async fn rotate_then_reseal_online_keeps_the_recovery_key_and_still_unseals() ->
 /// kubeconfig. This server runs no pods (and refuses loopback endpoints), so the Service has
 /// no endpoint to reach: what is checked is that the request reaches the proxy for the chart's
 /// Service and that its answer is reported, with nothing written.
+/// This machine's own address (not loopback, which an Endpoints object may not name): the
+/// one a packet to a documentation address would leave from. Nothing is sent.
+fn own_address() -> Result<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0")?;
+    socket.connect("192.0.2.1:9")?;
+    let ip = socket.local_addr()?.ip();
+    anyhow::ensure!(
+        !ip.is_loopback() && !ip.is_unspecified(),
+        "this machine has no address but loopback ({ip}), so the API server's service proxy cannot reach a local operator"
+    );
+    Ok(ip)
+}
+
+/// The Service `seal-operator` with port `http`, its endpoint this machine's address and the
+/// operator's port. The API server proxies only to an address a Pod of the namespace has,
+/// so a Pod that no node runs stands in, with that address in its status.
+async fn service_to(ns: &TestNamespace, ip: std::net::IpAddr, port: u16) -> Result<()> {
+    use k8s_openapi::api::core::v1::{Endpoints, Pod, Service, ServiceAccount};
+    use kube::api::{Patch, PatchParams};
+    let ip = ip.to_string();
+    ns.api::<ServiceAccount>()
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "default"}}))?,
+        )
+        .await?;
+    let pods = ns.api::<Pod>();
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "seal-operator-0"},
+            "spec": {"automountServiceAccountToken": false,
+                     "containers": [{"name": "operator", "image": "seal-operator"}]},
+        }))?,
+    )
+    .await?;
+    pods.patch_status(
+        "seal-operator-0",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"status": {"podIP": ip, "podIPs": [{"ip": ip}]}})),
+    )
+    .await?;
+    ns.api::<Service>()
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "seal-operator"},
+                "spec": {"ports": [{"name": "http", "port": 8080, "targetPort": port}]},
+            }))?,
+        )
+        .await?;
+    ns.api::<Endpoints>()
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "seal-operator"},
+                "subsets": [{
+                    "addresses": [{"ip": ip, "targetRef": {"kind": "Pod", "name": "seal-operator-0", "namespace": ns.name}}],
+                    "ports": [{"name": "http", "port": port}],
+                }],
+            }))?,
+        )
+        .await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn online_reseal_goes_through_the_service_proxy() -> Result<()> {
-    use k8s_openapi::api::core::v1::Service;
     let ns = TestNamespace::create("reseal-proxy").await?;
     install_crd(&ns.client, &SealedSecret::crd()).await?;
-    let operator = Operator::start(&ns.name, &["--key-rotation-period=0"])?;
+    let operator = Operator::start_reachable(&ns.name, &["--key-rotation-period=0"])?;
     operator.wait_ready().await?;
-    let service: Service = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "seal-operator"},
-        "spec": {"ports": [{"name": "http", "port": 8080, "targetPort": 8080}]},
-    }))?;
-    ns.api::<Service>()
-        .create(&PostParams::default(), &service)
-        .await?;
+    service_to(&ns, own_address()?, operator.http_port).await?;
     let dir = tempfile::tempdir()?;
-    let recovery = SealIdentity::generate().recipient().recipient.to_string();
+    let recovery = SealIdentity::generate();
+    let recovery_recipient = recovery.recipient().recipient.to_string();
     let old = sealing_recipient(&ns).await?;
     std::fs::write(
         dir.path().join("s.yaml"),
@@ -315,25 +375,32 @@ async fn online_reseal_goes_through_the_service_proxy() -> Result<()> {
     )?;
     run_seal(
         &[
-            "encrypt", "-r", &old, "-r", &recovery, "s.yaml", "-o", "db.yaml",
+            "encrypt",
+            "-r",
+            &old,
+            "-r",
+            &recovery_recipient,
+            "s.yaml",
+            "-o",
+            "db.yaml",
         ],
         dir.path(),
     )?;
     run_seal(&["rotate", "--controller-namespace", &ns.name], dir.path())?;
-    let before = std::fs::read_to_string(dir.path().join("db.yaml"))?;
-    let out = seal(
+    let new = sealing_recipient(&ns).await?;
+    assert_ne!(new, old, "the rotation made no new key");
+    // No --operator-url: the CLI goes through the API server's service proxy.
+    let (_, stderr) = run_seal(
         &[
             "reseal",
             "--controller-namespace",
             &ns.name,
             "-r",
-            &recovery,
+            &recovery_recipient,
             "db.yaml",
         ],
         dir.path(),
     )?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!(
             "Service {}/seal-operator (through the API server's service proxy)",
@@ -341,13 +408,34 @@ async fn online_reseal_goes_through_the_service_proxy() -> Result<()> {
         )),
         "{stderr}"
     );
-    // No Endpoints object (no controller-manager makes one): the proxy answers 404, or 503
-    // where endpoints exist but none is ready.
-    assert!(
-        stderr.contains("answered 404") || stderr.contains("answered 503"),
-        "{stderr}"
+    assert!(!stderr.contains(VALUE), "the value on stderr: {stderr}");
+    let resealed =
+        parse_sealed_secrets(&std::fs::read_to_string(dir.path().join("db.yaml"))?)?.remove(0);
+    let new_id = new.parse::<seal_shared::SealRecipient>()?.id.to_string();
+    let mut expected = vec![new_id, recovery.recipient().id.to_string()];
+
+    expected.sort();
+    let mut got = ids(&resealed, "password")?;
+    got.sort();
+    assert_eq!(
+        got, expected,
+        "not sealed to the new key and the recovery key"
     );
-    assert!(!stderr.contains(VALUE));
-    assert_eq!(std::fs::read_to_string(dir.path().join("db.yaml"))?, before);
-    Ok(())
+    // The recovery key still opens it, bound where it was.
+    let mut ring = KeyRing::new();
+    ring.insert(SealIdentity::from_identity(recovery.identity.clone()));
+    let opened = unseal_entry(
+        &resealed,
+        "password",
+        &resealed.spec.encrypted_data["password"],
+        &ring,
+    )?;
+    assert_eq!(opened.value.as_slice(), VALUE.as_bytes());
+    let audit = std::fs::read_to_string(&operator.stdout)?;
+    assert!(
+        audit.contains("\"event\":\"reseal\"") && audit.contains("\"outcome\":\"resealed\""),
+        "no reseal audit line: {audit}"
+    );
+    drop(operator);
+    ns.delete().await
 }

@@ -151,11 +151,33 @@ impl Operator {
         Operator::spawn(namespace, &crate::kubeconfig_path(), extra, log)
     }
 
+    /// Starts the operator with its HTTP port on every address, so that the API server can
+    /// reach it at the machine's own address, as a Service's endpoint.
+    pub fn start_reachable(namespace: &str, extra: &[&str]) -> Result<Operator> {
+        Operator::spawn_on(
+            namespace,
+            &crate::kubeconfig_path(),
+            extra,
+            "debug",
+            "0.0.0.0",
+        )
+    }
+
     fn spawn(
         namespace: &str,
         kubeconfig: &std::path::Path,
         extra: &[&str],
         log: &str,
+    ) -> Result<Operator> {
+        Operator::spawn_on(namespace, kubeconfig, extra, log, "127.0.0.1")
+    }
+
+    fn spawn_on(
+        namespace: &str,
+        kubeconfig: &std::path::Path,
+        extra: &[&str],
+        log: &str,
+        http_host: &str,
     ) -> Result<Operator> {
         let dir = tempfile::tempdir()?;
         let (http_port, metrics_port) = (free_port()?, free_port()?);
@@ -177,7 +199,7 @@ impl Operator {
             .args(["--namespace", namespace])
             .args(watch)
             .args(format)
-            .arg(format!("--http-addr=127.0.0.1:{http_port}"))
+            .arg(format!("--http-addr={http_host}:{http_port}"))
             .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
