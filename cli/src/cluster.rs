@@ -325,38 +325,19 @@ pub fn request_rotation(
         let (client, cluster) = connect(target).await?;
         let api: Api<ConfigMap> = Api::namespaced(client, namespace);
         let request = request_id();
-        let patch = serde_json::json!({"metadata": {"annotations": {ROTATE_REQUESTED: request}}});
-        api.patch(
-            CONFIGMAP,
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&patch),
+        annotate_public_keys(
+            &api,
+            &cluster,
+            serde_json::json!({ROTATE_REQUESTED: request}),
+            "rotating",
         )
-        .await
-        .map_err(|e| {
-            let failure = kube_failure(
-                &e,
-                &cluster,
-                &format!("cannot annotate ConfigMap {namespace}/{CONFIGMAP}"),
-            );
-            match &e {
-                kube::Error::Api(status) if status.code == 403 => failure.hint(format!(
-                    "rotating needs permission to patch ConfigMap {namespace}/{CONFIGMAP}"
-                )),
-                _ => failure,
-            }
-        })?;
+        .await?;
         if wait.is_zero() {
             return Ok((request, None));
         }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let map = api.get_opt(CONFIGMAP).await.map_err(|e| {
-                kube_failure(
-                    &e,
-                    &cluster,
-                    &format!("cannot read ConfigMap {namespace}/{CONFIGMAP}"),
-                )
-            })?;
+            let map = read_public_keys(&api, &cluster).await?;
             if let Some(key) = map.as_ref().and_then(|m| answered_by(m, &request)) {
                 return Ok((request, Some(key)));
             }
@@ -377,13 +358,15 @@ pub fn request_rotation(
 
 /// The published sealing key, once the ConfigMap says it answers `request`.
 fn answered_by(map: &ConfigMap, request: &str) -> Option<seal_shared::public_keys::PublishedKey> {
-    use seal_shared::public_keys::{KEYS_KEY, PublishedKey, ROTATE_ANSWERED};
+    use seal_shared::public_keys::ROTATE_ANSWERED;
     let answered = map.metadata.annotations.as_ref()?.get(ROTATE_ANSWERED)?;
     if answered != request {
         return None;
     }
-    let keys: Vec<PublishedKey> = serde_json::from_str(map.data.as_ref()?.get(KEYS_KEY)?).ok()?;
-    keys.into_iter().rev().find(|k| k.state == "active")
+    published_keys(map)?
+        .into_iter()
+        .rev()
+        .find(|k| k.state == "active")
 }
 
 /// How a key request ended, as the operator's leader answered it.
@@ -407,16 +390,7 @@ pub fn request_key_action(
     block_on(async {
         let (client, cluster) = connect(target).await?;
         let api: Api<ConfigMap> = Api::namespaced(client, namespace);
-        let read = || async {
-            api.get_opt(CONFIGMAP).await.map_err(|e| {
-                kube_failure(
-                    &e,
-                    &cluster,
-                    &format!("cannot read ConfigMap {namespace}/{CONFIGMAP}"),
-                )
-            })
-        };
-        let Some(map) = read().await? else {
+        let Some(map) = read_public_keys(&api, &cluster).await? else {
             return Err(Failure::new(format!(
                 "ConfigMap {namespace}/{CONFIGMAP} does not exist in {}",
                 cluster.describe()
@@ -433,28 +407,13 @@ pub fn request_key_action(
         let request = request_id();
         let request_name = format!("{KEY_REQUEST_PREFIX}{key}");
         let answer_name = format!("{KEY_ANSWER_PREFIX}{key}");
-        let patch = serde_json::json!({"metadata": {"annotations": {
-            request_name.clone(): action.request(&request),
-        }}});
-        api.patch(
-            CONFIGMAP,
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&patch),
+        annotate_public_keys(
+            &api,
+            &cluster,
+            serde_json::json!({request_name.clone(): action.request(&request)}),
+            "retiring keys",
         )
-        .await
-        .map_err(|e| {
-            let failure = kube_failure(
-                &e,
-                &cluster,
-                &format!("cannot annotate ConfigMap {namespace}/{CONFIGMAP}"),
-            );
-            match &e {
-                kube::Error::Api(status) if status.code == 403 => failure.hint(format!(
-                    "retiring keys needs permission to patch ConfigMap {namespace}/{CONFIGMAP}"
-                )),
-                _ => failure,
-            }
-        })?;
+        .await?;
         let deadline = tokio::time::Instant::now() + wait;
         let timed_out = |what: &str| {
             Failure::new(format!(
@@ -469,7 +428,7 @@ pub fn request_key_action(
         };
         let mut answer: Option<KeyAnswer> = None;
         loop {
-            let map = read().await?;
+            let map = read_public_keys(&api, &cluster).await?;
             let annotations = map.as_ref().and_then(|m| m.metadata.annotations.as_ref());
             let found = annotations
                 .and_then(|a| a.get(&answer_name))
@@ -522,10 +481,62 @@ pub fn request_key_action(
 
 /// The state the published key list gives `key`, if it lists it.
 fn published_state(map: &ConfigMap, key: seal_shared::keys::KeyId) -> Option<String> {
-    use seal_shared::public_keys::{KEYS_KEY, PublishedKey};
-    let keys: Vec<PublishedKey> = serde_json::from_str(map.data.as_ref()?.get(KEYS_KEY)?).ok()?;
     let id = key.to_string();
-    keys.into_iter().find(|k| k.id == id).map(|k| k.state)
+    published_keys(map)?
+        .into_iter()
+        .find(|k| k.id == id)
+        .map(|k| k.state)
+}
+
+/// The key list the ConfigMap publishes, while a request waits on it; none while it does not
+/// read as one (not yet written, or mid-rewrite), which the waiting treats as "not yet".
+fn published_keys(map: &ConfigMap) -> Option<Vec<seal_shared::public_keys::PublishedKey>> {
+    use seal_shared::public_keys::KEYS_KEY;
+    serde_json::from_str(map.data.as_ref()?.get(KEYS_KEY)?).ok()
+}
+
+/// The public-key ConfigMap of the API's namespace, if it exists.
+async fn read_public_keys(api: &Api<ConfigMap>, cluster: &Cluster) -> Result<Option<ConfigMap>> {
+    let namespace = api.namespace().unwrap_or_default();
+    api.get_opt(CONFIGMAP).await.map_err(|e| {
+        kube_failure(
+            &e,
+            cluster,
+            &format!("cannot read ConfigMap {namespace}/{CONFIGMAP}"),
+        )
+    })
+}
+
+/// Sets `annotations` on the public-key ConfigMap (a request to the operator's leader); a
+/// refusal names the permission that `asking` ("rotating") needs.
+async fn annotate_public_keys(
+    api: &Api<ConfigMap>,
+    cluster: &Cluster,
+    annotations: serde_json::Value,
+    asking: &str,
+) -> Result<()> {
+    let namespace = api.namespace().unwrap_or_default();
+    let patch = serde_json::json!({"metadata": {"annotations": annotations}});
+    api.patch(
+        CONFIGMAP,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .map(drop)
+    .map_err(|e| {
+        let failure = kube_failure(
+            &e,
+            cluster,
+            &format!("cannot annotate ConfigMap {namespace}/{CONFIGMAP}"),
+        );
+        match &e {
+            kube::Error::Api(status) if status.code == 403 => failure.hint(format!(
+                "{asking} needs permission to patch ConfigMap {namespace}/{CONFIGMAP}"
+            )),
+            _ => failure,
+        }
+    })
 }
 
 /// Creates a key Secret for each restored key in `namespace`; one that exists already is
@@ -627,13 +638,7 @@ async fn fetch(
     check_namespace(namespace)?;
     let (client, cluster) = connect(target).await?;
     let api: Api<ConfigMap> = Api::namespaced(client, namespace);
-    let map = api.get_opt(CONFIGMAP).await.map_err(|e| {
-        kube_failure(
-            &e,
-            &cluster,
-            &format!("cannot read ConfigMap {namespace}/{CONFIGMAP}"),
-        )
-    })?;
+    let map = read_public_keys(&api, &cluster).await?;
     let data = map.and_then(|m| m.data).ok_or_else(|| {
         Failure::new(format!(
             "ConfigMap {namespace}/{CONFIGMAP} does not exist in {}",

@@ -181,18 +181,7 @@ pub fn run(mut args: Args) -> Result<()> {
     };
     // Values from flags and files name no manifest: their input reads as stdin's does.
     let input = if generic { Input::Stdin } else { input };
-    if !args.allow_empty
-        && let Some(empty) = secrets.iter().find(|s| s.data.is_empty())
-    {
-        return Err(Failure::new(format!(
-            "{}: has no items (no data, no stringData)",
-            empty.describe()
-        ))
-        .hint(
-            "add the values under stringData or data; pass --allow-empty to seal an empty Secret",
-        ))
-        .within(input.name());
-    }
+    refuse_empty(&secrets, args.allow_empty).within(input.name())?;
 
     if let Some(target) = &args.merge_into {
         check_path_arg(target, "--merge-into")?;
@@ -297,6 +286,21 @@ fn check_flag_name(value: &Option<String>, kind: NameKind, id: &str, flag: &str)
     names::check(kind, value)
         .map_err(|e| Failure::new(e).hint("pass a name Kubernetes accepts"))
         .within(crate::given_as::given_as(id, flag))
+}
+
+/// An empty Secret is refused unless `--allow-empty` says it is meant: an empty Secret is
+/// most often a mistake (a typo in `stringData`).
+fn refuse_empty(secrets: &[PlainSecret], allow_empty: bool) -> Result<()> {
+    match secrets.iter().find(|s| s.data.is_empty()) {
+        Some(empty) if !allow_empty => Err(Failure::new(format!(
+            "{}: has no items (no data, no stringData)",
+            empty.describe()
+        ))
+        .hint(
+            "add the values under stringData or data; pass --allow-empty to seal an empty Secret",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The manifest's value, or the flag's when the manifest has none; both differing is an error

@@ -13,7 +13,7 @@ use seal_shared::manifest::{DocumentKind, document_kinds, parse_secrets};
 use seal_shared::sealed_secret::{SealRequest, SealedSecret, seal_secret};
 use seal_shared::{Scope, yaml};
 
-use super::{Args, pick};
+use super::{Args, pick, refuse_empty};
 use crate::config::{self, Config};
 use crate::failure::{Context, Failure, Result, say};
 use crate::files::{Input, Mode, beside, check_suffix, write_atomic};
@@ -272,18 +272,7 @@ fn seal_file(
     }
     let secrets = parse_secrets(&text).within(&name)?;
     drop(text);
-    if !args.allow_empty
-        && let Some(empty) = secrets.iter().find(|s| s.data.is_empty())
-    {
-        return Err(Failure::new(format!(
-            "{}: has no items (no data, no stringData)",
-            empty.describe()
-        ))
-        .hint(
-            "add the values under stringData or data; pass --allow-empty to seal an empty Secret",
-        ))
-        .within(&name);
-    }
+    refuse_empty(&secrets, args.allow_empty).within(&name)?;
     let resolved = recipients.for_file(path).within(&name)?;
     let scope = scope.or(resolved.scope).unwrap_or_default();
     let requests = secrets
