@@ -16,6 +16,8 @@ const WIDTH: usize = 30;
 
 pub struct Progress {
     total: usize,
+    /// What is counted: `files`, `items`.
+    unit: &'static str,
     files: AtomicUsize,
     secrets: AtomicUsize,
     start: Instant,
@@ -26,8 +28,14 @@ pub struct Progress {
 impl Progress {
     /// A bar for `total` files.
     pub fn new(total: usize) -> Self {
+        Progress::counting(total, "files")
+    }
+
+    /// A bar for `total` of `unit` (`items`).
+    pub fn counting(total: usize, unit: &'static str) -> Self {
         Progress {
             total,
+            unit,
             files: AtomicUsize::new(0),
             secrets: AtomicUsize::new(0),
             start: Instant::now(),
@@ -35,7 +43,7 @@ impl Progress {
         }
     }
 
-    /// One more file done.
+    /// One more file (or whatever the bar counts) done.
     pub fn file_done(&self) {
         self.files.fetch_add(1, Ordering::Relaxed);
         self.draw();
@@ -67,10 +75,11 @@ impl Progress {
         let secrets = self.secrets.load(Ordering::Relaxed);
         let filled = files.min(self.total) * WIDTH / self.total.max(1);
         let mut line = format!(
-            "\r[{}{}] {files}/{} files",
+            "\r[{}{}] {files}/{} {}",
             "#".repeat(filled),
             " ".repeat(WIDTH - filled),
-            self.total
+            self.total,
+            self.unit
         );
         if secrets > 0 {
             line.push_str(&format!(", {secrets} Secrets sealed"));

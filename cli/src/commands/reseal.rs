@@ -3,7 +3,6 @@
 //! each item (it holds the keys); offline an identity opens it here, in memory only.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -22,6 +21,7 @@ use crate::config::{Config, Subject};
 use crate::failure::{Failure, Result, clean, say};
 use crate::files::{Input, Mode, read_recipients_file, write_atomic, write_stdout};
 use crate::keylist::KeyList;
+use crate::progress::Progress;
 use crate::recipients::{list, parse_values};
 
 /// Reseal items sealed to a cluster's old keys to its current sealing key, in place
@@ -203,13 +203,13 @@ pub fn run(args: Args) -> Result<()> {
         return refusals(&counts);
     }
 
-    let bar = progress(planned.len());
+    let bar = Progress::counting(planned.len(), "items");
     let results: Vec<Result<String>> = match &mode {
         Opener::Offline(ring) => planned
             .par_iter()
             .map(|item| {
                 let result = reseal_offline(&files[item.file], item, ring, &cluster);
-                bar.inc(1);
+                bar.file_done();
                 result
             })
             .collect(),
@@ -218,8 +218,9 @@ pub fn run(args: Args) -> Result<()> {
                 .iter()
                 .map(|item| request_for(&files[item.file], item, current.id))
                 .collect();
-            let (answers, place) = crate::cluster::reseal_items(route, requests, &|| bar.inc(1))
-                .inspect_err(|_| bar.finish_and_clear())?;
+            let (answers, place) =
+                crate::cluster::reseal_items(route, requests, &|| bar.file_done())
+                    .inspect_err(|_| bar.finish())?;
             say(format!("resealed through {place}"));
             answers
                 .into_iter()
@@ -228,7 +229,7 @@ pub fn run(args: Args) -> Result<()> {
                 .collect()
         }
     };
-    bar.finish_and_clear();
+    bar.finish();
 
     let mut changes: BTreeMap<usize, BTreeMap<usize, BTreeMap<String, String>>> = BTreeMap::new();
     for (item, result) in planned.iter().zip(results) {
@@ -344,24 +345,6 @@ fn summary(files: &[FileState], planned: &[Planned], resealed: usize, counts: &C
             ""
         }
     ));
-}
-
-/// A progress bar on stderr for long runs at a terminal; hidden otherwise.
-fn progress(total: usize) -> indicatif::ProgressBar {
-    const LONG: usize = 50;
-    if total < LONG || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total as u64),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "seal: resealing {bar:40} {pos}/{len} items ({per_sec}, {eta} left)",
-    ) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 /// Reads a file that may hold SealedSecrets. A file that names none is skipped; one that
