@@ -35,6 +35,7 @@ pub(crate) mod lease;
 pub(crate) mod ledger;
 pub(crate) mod metrics;
 pub(crate) mod mirror;
+pub(crate) mod opening;
 pub(crate) mod publish;
 pub(crate) mod readiness;
 #[cfg(test)]

@@ -312,8 +312,8 @@ async fn run(
     let all: Vec<KeyId> = set.infos.iter().map(|k| k.id).collect();
     let key = request.key.clone();
     let item = request.item;
-    // X25519 and ChaCha20 work: off the async workers.
-    let resealed = tokio::task::spawn_blocking(move || {
+    // X25519 and ChaCha20 work: on the opening pool, beside the reconciles.
+    let resealed = crate::opening::off_runtime(move || {
         let keys = ClusterKeys {
             current: &current_recipient,
             all: &all,

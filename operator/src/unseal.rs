@@ -3,7 +3,7 @@
 //! need, writes the Secret, and reports in one place: status, Events, the audit line,
 //! metrics and the ledger.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -13,7 +13,6 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use seal_shared::sealed_secret::SealedSecret;
-use tokio::sync::Semaphore;
 use zeroize::Zeroize;
 
 use crate::audit::AuditRecord;
@@ -342,33 +341,16 @@ async fn create(
     client.request(request).await
 }
 
-/// Opening items is CPU work (X25519 per recipient stanza, ChaCha20-Poly1305 per byte): it
-/// runs on tokio's blocking threads, at most one SealedSecret per core at a time, so that a
-/// burst of expensive items never delays the Lease renewal, the probes or the watches on the
-/// runtime's own threads, and other SealedSecrets wait at most for a core to come free.
-static OPENING: LazyLock<Semaphore> = LazyLock::new(|| {
-    Semaphore::new(std::thread::available_parallelism().map_or(1, |cores| cores.get()))
-});
-
+/// Opens the items on the shared opening pool (see `opening`).
 async fn open_off_runtime(sealed: &SealedSecret, keys: &Arc<KeySet>) -> Result<Opened, Failed> {
-    let permit = OPENING
-        .acquire()
-        .await
-        .map_err(|_| Failed::Api(Error::Unseal("the pool is closed")))?;
     // Only what unsealing reads moves to the blocking thread.
     let mut copy = SealedSecret::new(&sealed.name_any(), sealed.spec.clone());
     copy.metadata.namespace = sealed.metadata.namespace.clone();
     let keys = keys.clone();
-    // The permit goes with the work: a reconcile cancelled meanwhile frees its core only
-    // once the work is done.
-    tokio::task::spawn_blocking(move || {
-        let opened = decision::open(&copy, &keys);
-        drop(permit);
-        opened
-    })
-    .await
-    .map_err(|_| Failed::Api(Error::Unseal("the unsealing task failed")))?
-    .map_err(Failed::Refused)
+    crate::opening::off_runtime(move || decision::open(&copy, &keys))
+        .await
+        .map_err(|reason| Failed::Api(Error::Unseal(reason)))?
+        .map_err(Failed::Refused)
 }
 
 /// A Secret read back from the API server; its values are wiped when it is dropped.
