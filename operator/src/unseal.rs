@@ -177,7 +177,7 @@ fn audit_line<'a>(
 }
 
 enum Failed {
-    /// The items did not open (only from `open_off_runtime`; a pass reports it).
+    /// The items did not open (only from `open_off_runtime`); reported like any refusal.
     Refused(Refusal),
     Api(Error),
     /// This replica's claim lapsed before it could write: the next leader makes a full pass.
@@ -192,11 +192,8 @@ impl From<kube::Error> for Failed {
 
 /// Opens the items, reads the Secret, and makes it what the plan says.
 async fn pass(sealed: &SealedSecret, keys: &Arc<KeySet>, ctx: &Context) -> Result<Ended, Failed> {
-    let opened = match open_off_runtime(sealed, keys).await {
-        Ok(opened) => opened,
-        Err(Failed::Refused(refusal)) => return Ok(Ended::Refused(refusal)),
-        Err(other) => return Err(other),
-    };
+    // A refusal to open goes up as `Failed::Refused`; `reconcile` reports it like any other.
+    let opened = open_off_runtime(sealed, keys).await?;
     let name = sealed.name_any();
     let namespace = sealed.namespace().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
