@@ -549,7 +549,6 @@ pub fn restore_keys(
     use k8s_openapi::ByteString;
     use k8s_openapi::api::core::v1::Secret;
     use seal_shared::key_secrets as shape;
-    use zeroize::Zeroize;
     check_namespace(namespace)?;
     block_on(async {
         let (client, cluster) = connect(target).await?;
@@ -601,17 +600,11 @@ pub fn restore_keys(
                 ..Default::default()
             };
             let result = api.create(&kube::api::PostParams::default(), &secret).await;
-            if let Some(data) = secret.data.as_mut() {
-                data.values_mut()
-                    .for_each(|ByteString(bytes)| bytes.zeroize());
-            }
+            shape::wipe(&mut secret);
             match result {
                 Ok(mut stored) => {
                     // The server sends the private key back: wipe that copy too.
-                    if let Some(data) = stored.data.as_mut() {
-                        data.values_mut()
-                            .for_each(|ByteString(bytes)| bytes.zeroize());
-                    }
+                    shape::wipe(&mut stored);
                     created.push(id);
                 }
                 Err(kube::Error::Api(status)) if status.code == 409 => present.push(id),

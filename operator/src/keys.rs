@@ -12,6 +12,7 @@ use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams, Precon
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
+use seal_shared::key_secrets::wipe;
 use seal_shared::keys::{KeyId, KeyRing, SealIdentity};
 use tokio::sync::watch;
 use zeroize::Zeroize;
@@ -145,10 +146,7 @@ fn parse_key_secret(mut secret: Secret) -> Option<(Option<SealIdentity>, KeyInfo
         .flatten()
         .any(|o| o.kind == "SealedSecret");
     if secret.type_.as_deref() != Some(KEY_SECRET_TYPE) || unsealed {
-        if let Some(data) = secret.data.as_mut() {
-            data.values_mut()
-                .for_each(|ByteString(bytes)| bytes.zeroize());
-        }
+        wipe(&mut secret);
         tracing::warn!(secret = %name, "a Secret labelled as a key is not of type {KEY_SECRET_TYPE} or is owned by a SealedSecret; ignored");
         return None;
     }
@@ -308,17 +306,9 @@ pub async fn create_key(
         )
         .await
         // The server sends the stored Secret back, private key included: wipe that copy too.
-        .map(|mut stored| {
-            if let Some(data) = stored.data.as_mut() {
-                data.values_mut()
-                    .for_each(|ByteString(bytes)| bytes.zeroize());
-            }
-        });
+        .map(|mut stored| wipe(&mut stored));
     let mut secret = secret;
-    if let Some(data) = secret.data.as_mut() {
-        data.values_mut()
-            .for_each(|ByteString(bytes)| bytes.zeroize());
-    }
+    wipe(&mut secret);
     result?;
     Ok(KeyInfo {
         id,
@@ -411,12 +401,7 @@ pub async fn delete_retired(client: &Client, namespace: &str, key: &KeyInfo) -> 
     // The answer may be the deleted object, private key and all: wipe it.
     api.delete(&key.secret_name, &params)
         .await?
-        .map_left(|mut gone| {
-            if let Some(data) = gone.data.as_mut() {
-                data.values_mut()
-                    .for_each(|ByteString(bytes)| bytes.zeroize());
-            }
-        });
+        .map_left(|mut gone| wipe(&mut gone));
     Ok(())
 }
 

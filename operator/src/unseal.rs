@@ -13,7 +13,6 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use seal_shared::sealed_secret::SealedSecret;
-use zeroize::Zeroize;
 
 use crate::audit::AuditRecord;
 use crate::context::{CachedSealedSecret, Context};
@@ -355,9 +354,7 @@ struct WipedSecret(Secret);
 
 impl Drop for WipedSecret {
     fn drop(&mut self) {
-        if let Some(data) = self.0.data.as_mut() {
-            data.values_mut().for_each(|v| v.0.zeroize());
-        }
+        seal_shared::key_secrets::wipe(&mut self.0);
     }
 }
 
