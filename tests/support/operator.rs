@@ -118,8 +118,26 @@ fn workspace_sources() -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// A port no other operator of this test process was given, and free when asked. Taken
+/// below the kernel's ephemeral range: a port the kernel hands out for `:0` is released
+/// before the operator binds it, and in between the kernel may hand it again, to a client
+/// connection or to another test's `:0` (seen as "Address already in use" under load).
 fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    // Processes that run at once start apart; within one, each port is handed out once.
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % 600 * 20;
+    for _ in 0..SPAN {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+        let port = u16::try_from(FIRST + offset)?;
+        // Free on every address, so a bind to 127.0.0.1 or to 0.0.0.0 succeeds alike.
+        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port between {FIRST} and {}", FIRST + SPAN)
 }
 
 /// A seal-operator process for one test namespace; killed when dropped.
