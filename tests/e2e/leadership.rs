@@ -129,15 +129,21 @@ async fn replicas_restarted_together_or_killed_never_lead_at_once() -> Result<()
         &samples.overlaps[..samples.overlaps.len().min(5)]
     );
     assert!(samples.taken > 500, "too few samples: {}", samples.taken);
-    let reporters: Vec<String> = ns
-        .api::<k8s_openapi::api::events::v1::Event>()
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some("Unsealed"))
-        .filter_map(|e| e.reporting_instance)
-        .collect();
+    // The Event follows the Secret's write: wait for it, then check who wrote what.
+    let reporters: Vec<String> =
+        eventually("the Unsealed Event", Duration::from_secs(20), || async {
+            let reporters: Vec<String> = ns
+                .api::<k8s_openapi::api::events::v1::Event>()
+                .list(&ListParams::default())
+                .await?
+                .items
+                .into_iter()
+                .filter(|e| e.reason.as_deref() == Some("Unsealed"))
+                .filter_map(|e| e.reporting_instance)
+                .collect();
+            Ok((!reporters.is_empty()).then_some(reporters))
+        })
+        .await?;
     assert_eq!(
         reporters,
         [IDENTITIES[leader]],
