@@ -77,16 +77,21 @@ async fn two_replicas_elect_one_leader_and_fail_over() -> Result<()> {
         Ok(secrets.get_opt("one").await?)
     })
     .await?;
-    let events = ns
-        .api::<k8s_openapi::api::events::v1::Event>()
-        .list(&ListParams::default())
-        .await?
-        .items;
-    let reporters: Vec<_> = events
-        .iter()
-        .filter(|e| e.reason.as_deref() == Some("Unsealed"))
-        .filter_map(|e| e.reporting_instance.clone())
-        .collect();
+    // The Event follows the Secret's write: wait for it before checking who wrote it.
+    let reporters: Vec<String> =
+        eventually("the Unsealed Event", Duration::from_secs(20), || async {
+            let reporters: Vec<String> = ns
+                .api::<k8s_openapi::api::events::v1::Event>()
+                .list(&ListParams::default())
+                .await?
+                .items
+                .into_iter()
+                .filter(|e| e.reason.as_deref() == Some("Unsealed"))
+                .filter_map(|e| e.reporting_instance)
+                .collect();
+            Ok((!reporters.is_empty()).then_some(reporters))
+        })
+        .await?;
     assert!(
         !reporters.is_empty() && reporters.iter().all(|r| *r == leader),
         "only the leader writes: {reporters:?}"

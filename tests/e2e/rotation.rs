@@ -250,18 +250,22 @@ async fn a_key_deleted_by_hand_is_reported_on_what_it_sealed() -> Result<()> {
         value["k"].0, b"app-value",
         "the Secret must be left as it was"
     );
-    let events = ns
-        .api::<k8s_openapi::api::events::v1::Event>()
-        .list(&ListParams::default())
-        .await?
-        .items;
-    assert!(
-        events
+    // The Event follows the status write.
+    eventually("a NoMatchingKey Event on app", WAIT, || async {
+        let events = ns
+            .api::<k8s_openapi::api::events::v1::Event>()
+            .list(&ListParams::default())
+            .await?
+            .items;
+        Ok(events
             .iter()
-            .any(|e| e.reason.as_deref() == Some("NoMatchingKey")
-                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("app")),
-        "no NoMatchingKey Event on app"
-    );
+            .any(|e| {
+                e.reason.as_deref() == Some("NoMatchingKey")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("app")
+            })
+            .then_some(()))
+    })
+    .await?;
     let second = eventually("a new key", WAIT, || async {
         Ok(ns.published_recipient().await?.filter(|r| *r != first))
     })
